@@ -1,0 +1,1 @@
+"""EmotionThinker: prosody-aware explainable speech emotion reasoning."""

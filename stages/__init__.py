@@ -1,0 +1,1 @@
+"""DVC stage entry points: one module per stage, each a thin `main()` over the library."""
