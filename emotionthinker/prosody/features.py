@@ -1,0 +1,101 @@
+"""Every prosodic measurement of one clip, in physical units: ``extract(samples, sr, cfg, ...) -> dict``.
+
+Degenerate input gets explicit values, never a guess: a clip shorter than 0.3 s is ``too_short``, a clip
+with too little voicing is ``insufficient_voiced`` with null F0 statistics, and so on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import parselmouth
+
+from emotionthinker.config import ProsodyConfig
+from emotionthinker.prosody.contour import contour
+from emotionthinker.prosody.energy import levels, voice_activity
+from emotionthinker.prosody.pitch import f0_stats, first_pass_median, track, voice_quality
+from emotionthinker.prosody.rate import count_syllables, syllable_nuclei
+from emotionthinker.prosody.stress import age_level, estimate_gender, word_prominence
+
+MIN_CLIP_S = 0.3
+
+
+def _formant_dispersion(snd: parselmouth.Sound, voiced_times: np.ndarray) -> float | None:
+    """Median spacing of F1..F4 (Hz) in 0.5 s of voiced speech: longer vocal tracts have denser formants."""
+    if len(voiced_times) < 5:
+        return None
+    mid = float(np.median(voiced_times))
+    part = snd.extract_part(max(0.0, mid - 0.25), min(snd.duration, mid + 0.25))  # Burg is costly; 0.5 s is enough
+    formant = part.to_formant_burg(time_step=0.025, max_number_of_formants=5, maximum_formant=5250)
+    fs = np.array([[formant.get_value_at_time(i, t) for i in (1, 4)] for t in formant.xs()])
+    fs = fs[np.all(np.isfinite(fs), axis=1)]
+    return float(np.median((fs[:, 1] - fs[:, 0]) / 3)) if len(fs) >= 3 else None
+
+
+def speaker_f0_median(samples: np.ndarray, sr: int, cfg: ProsodyConfig) -> float | None:
+    """First-pass median F0 of one clip; the stage pools these per speaker for the second pass."""
+    if len(samples) < MIN_CLIP_S * sr:
+        return None
+    return first_pass_median(samples, sr, cfg.f0_floor, cfg.f0_ceiling)
+
+
+def extract(
+    samples: np.ndarray,
+    sr: int,
+    cfg: ProsodyConfig,
+    transcript: str | None = None,
+    language: str | None = None,
+    gender: str | None = None,
+    age: float | None = None,
+    speaker_median: float | None = None,
+) -> dict:
+    """Measure one mono clip. ``speaker_median`` (Hz) centres the second pitch pass on the speaker."""
+    duration = len(samples) / sr
+    out: dict = {"duration_s": round(duration, 4), "status": "ok"}
+    if duration < MIN_CLIP_S:
+        out.update(status="too_short", contour="too_short", stressed_words=[], gender=gender,
+                   gender_source="metadata" if gender else None, age_level=age_level(age))  # fmt: skip
+        return out
+    hop = cfg.time_step
+    act = voice_activity(samples, sr, hop_s=hop)
+    out["speech_s"] = round(act.speech_s, 3)
+    out["speech_share"] = round(act.speech_s / duration, 3)
+    out.update(levels(samples, sr, act))
+
+    snd = parselmouth.Sound(samples.astype(np.float64), sr)
+    pt = track(snd, hop, cfg.f0_floor, cfg.f0_ceiling, speaker_median, cfg.speaker_range_octaves, act.speech, hop)
+    out.update(f0_stats(pt, hop, cfg.min_voiced_s))
+    if not out["f0_reliable"]:
+        out["status"] = "insufficient_voiced"
+    out.update(voice_quality(snd, pt))
+
+    # voicing per energy frame, for the nuclei
+    voiced_frames = np.zeros(len(act.speech), dtype=bool)
+    idx = np.clip(np.round(pt.times[pt.voiced] / hop).astype(int), 0, len(voiced_frames) - 1)
+    voiced_frames[idx] = True
+    nuclei = syllable_nuclei(samples, sr, voiced_frames, hop_s=hop)
+    out["syllable_nuclei"] = len(nuclei)
+    out["speech_rate_syl_s"] = round(len(nuclei) / duration, 3)
+    out["articulation_rate_syl_s"] = round(len(nuclei) / act.speech_s, 3) if act.speech_s > 0 else None
+
+    out.update(contour(pt.times, pt.f0, hop, cfg.min_contour_voiced_s, cfg.shape_st, cfg.flat_range_st,
+                       cfg.expressive_range_st, cfg.min_contour_confidence))  # fmt: skip
+
+    words = count_syllables(transcript, language) if transcript else None
+    out["text_syllables"] = sum(words[1]) if words else None
+    out["text_rate_syl_s"] = round(sum(words[1]) / act.speech_s, 3) if words and act.speech_s > 0 else None
+    if words and out["f0_reliable"]:
+        out.update(word_prominence(words[0], words[1], nuclei, pt.times, pt.f0, act.frame_db, hop, language,
+                                   cfg.stress_z))  # fmt: skip
+    else:
+        out.update(stressed_words=[], stress_scores=None)
+
+    if gender:
+        out.update(gender=gender, gender_source="metadata", gender_confidence=1.0)
+    else:
+        disp = None
+        if out["f0_median_hz"] is not None and 140 < out["f0_median_hz"] < 190:  # ambiguous: ask the formants
+            disp = _formant_dispersion(snd, pt.times[pt.voiced])
+        g, conf = estimate_gender(out["f0_median_hz"], disp)
+        out.update(gender=g, gender_source="estimated" if g else None, gender_confidence=conf)
+    out["age_level"] = age_level(age)
+    return out
