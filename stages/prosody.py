@@ -25,6 +25,7 @@ from emotionthinker.prosody import labels as make_labels
 from emotionthinker.prosody.calibrate import fit_thresholds, report
 from emotionthinker.prosody.parallel import measure_corpus
 from emotionthinker.prosody.plots import plot_calibration
+from emotionthinker.prosody.stress import stress_agreement
 
 log = logging.getLogger("stages.prosody")
 
@@ -43,6 +44,10 @@ def main(params: Path, manifest: Path, out_dir: Path, metrics: Path, plot: Path)
     )
     labelled = [make_labels(f, by_id[f["utt_id"]], thresholds) for f in features]
     rep = report(labelled, features, thresholds)
+    # where the corpus knows its emphasised words (the synthetic one does), score the detector on them
+    known = [(f.get("stressed_words") or [], by_id[f["utt_id"]]["meta"]["emphasis"]) for f in features
+             if (by_id[f["utt_id"]].get("meta") or {}).get("emphasis") and f.get("status") == "ok"]  # fmt: skip
+    rep["stress_vs_known"] = stress_agreement(known)
     rep["errors"] = [{"utt_id": f["utt_id"], "error": f["error"]} for f in features if f.get("status") == "error"]
     write_jsonl(out_dir / "features.jsonl", features)
     write_jsonl(out_dir / "labels.jsonl", labelled)

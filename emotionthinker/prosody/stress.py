@@ -93,3 +93,22 @@ def age_level(age: float | None) -> str | None:
         if age < limit:
             return name
     return "senior"
+
+
+def stress_agreement(pairs: list[tuple[list[str], list[str]]]) -> dict | None:
+    """Precision, recall and F1 of detected stressed words against known ones, pooled over clips.
+
+    >>> stress_agreement([(["bravo"], ["Bravo"]), (["alpha", "delta"], ["delta"]), ([], ["echo"])])
+    {'clips': 3, 'precision': 0.667, 'recall': 0.667, 'f1': 0.667}
+    """
+    if not pairs:
+        return None
+    tp = fp = fn = 0
+    for found, known in pairs:
+        f = {w.lower().strip(".,!?;:'\"") for w in found}
+        k = {w.lower().strip(".,!?;:'\"") for w in known}
+        tp, fp, fn = tp + len(f & k), fp + len(f - k), fn + len(k - f)
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    return {"clips": len(pairs), "precision": round(p, 3), "recall": round(r, 3), "f1": round(f1, 3)}
