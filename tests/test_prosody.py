@@ -191,10 +191,15 @@ def test_silence_and_short_clips_give_no_contour():
     assert short["status"] == "too_short" and short["contour"] == "too_short" and "f0_median_hz" not in short
 
 
-def test_whisper_like_noise_has_no_reliable_f0():
+def test_whisper_like_noise_has_no_reliable_f0_but_a_rate():
     rng = np.random.default_rng(4)
     r = extract((0.1 * rng.standard_normal(SR)).astype(np.float32), SR, CFG)
     assert not r["f0_reliable"] and r["status"] == "insufficient_voiced"
+    # whispered syllables: noise bursts; their nuclei come from energy peaks alone
+    bursts = np.concatenate([np.concatenate([0.1 * rng.standard_normal(int(0.15 * SR)), 0.002 * rng.standard_normal(
+        int(0.1 * SR))]) for _ in range(5)]).astype(np.float32)  # fmt: skip
+    w = extract(bursts, SR, CFG)
+    assert w["rate_source"] == "energy_peaks" and w["syllable_nuclei"] == 5
 
 
 # --- stress, speaker traits ------------------------------------------------------------------------------------------

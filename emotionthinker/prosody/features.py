@@ -72,7 +72,9 @@ def extract(
     voiced_frames = np.zeros(len(act.speech), dtype=bool)
     idx = np.clip(np.round(pt.times[pt.voiced] / hop).astype(int), 0, len(voiced_frames) - 1)
     voiced_frames[idx] = True
-    nuclei = syllable_nuclei(samples, sr, voiced_frames, hop_s=hop)
+    # without voicing (whisper) the voiced-peak test would find no syllable at all: count energy peaks
+    nuclei = syllable_nuclei(samples, sr, voiced_frames if out["f0_reliable"] else None, hop_s=hop)
+    out["rate_source"] = "voiced_nuclei" if out["f0_reliable"] else "energy_peaks"
     out["syllable_nuclei"] = len(nuclei)
     out["speech_rate_syl_s"] = round(len(nuclei) / duration, 3)
     out["articulation_rate_syl_s"] = round(len(nuclei) / act.speech_s, 3) if act.speech_s > 0 else None

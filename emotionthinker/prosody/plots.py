@@ -15,12 +15,13 @@ import numpy as np  # noqa: E402
 def plot_calibration(features: list[dict], labels: list[dict], path: Path) -> Path:
     fig, axes = plt.subplots(2, 3, figsize=(15, 8))
     for ax, key, unit, group in (
-        (axes[0, 0], "f0_median_hz", "median F0 (Hz)", "gender"),
+        (axes[0, 0], "f0_median_hz", "median F0 (Hz), reliable clips", "gender"),
         (axes[0, 1], "active_level_dbfs", "active speech level (dBFS)", "corpus"),
         (axes[0, 2], "articulation_rate_syl_s", "articulation rate (syllables/s)", "corpus"),
     ):
         for g in sorted({str(f.get(group)) for f in features}):
-            v = [f[key] for f in features if str(f.get(group)) == g and f.get(key) is not None]
+            v = [f[key] for f in features if str(f.get(group)) == g and f.get(key) is not None
+                 and (key != "f0_median_hz" or f.get("f0_reliable"))]  # fmt: skip
             if v:
                 ax.hist(v, bins=30, alpha=0.6, label=f"{g} (n={len(v)})")
         ax.set_xlabel(unit)

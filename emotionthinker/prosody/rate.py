@@ -49,6 +49,8 @@ def syllable_nuclei(
                     kept[-1] = p  # same syllable: keep the louder peak
                 continue
         kept.append(p)
+    if voiced_at is None:
+        return np.asarray(kept, dtype=float) * hop_s
     near = 2  # frames: a peak within 20 ms of voicing counts as voiced
     voiced = [p for p in kept if voiced_at[max(0, p - near) : p + near + 1].any()]
     return np.asarray(voiced, dtype=float) * hop_s
