@@ -21,8 +21,9 @@ from emotionthinker.corpora.adapters.savee import read_savee
 from emotionthinker.corpora.adapters.tess import read_tess
 from emotionthinker.corpora.base import SourceClip, SourceProblem, get_adapter
 from emotionthinker.labels import LabelSet
+from tests.conftest import EMODB
 
-REAL_EMODB = Path("/work/shared/data/emodb")
+REAL_EMODB = EMODB
 SR = 16000
 TONE = (0.3 * np.sin(2 * np.pi * 200 * np.arange(SR // 2) / SR)).astype(np.float32)
 
