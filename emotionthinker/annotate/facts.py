@@ -74,6 +74,7 @@ class Facts:
             content = None
         else:
             content = known or content_emotion(clip.get("transcription"))
+        content = None if content == "neutral" else content  # neutral words carry no emotional content
         intonation = labels.get("intonation")
         return cls(
             utt_id=clip["utt_id"],
