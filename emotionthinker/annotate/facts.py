@@ -13,16 +13,16 @@ from emotionthinker.annotate.lexicon import LEVEL_ALIASES
 
 # Words whose presence suggests an emotion in the transcript (a secondary cue; prosody leads).
 CONTENT_WORDS: dict[str, tuple[str, ...]] = {
-    "happy": ("wonderful", "great", "love", "happy", "delighted", "fantastic", "glad", "amazing", "yay", "best",
+    "happy": ("wonderful", "great", "love", "happy", "delighted", "fantastic", "glad", "amazing", "yay",
               "celebrate", "won", "fröhlich", "toll", "schön", "freue"),
-    "sad": ("sad", "miss", "lost", "alone", "cry", "sorry", "died", "gone", "lonely", "never again", "traurig",
+    "sad": ("sad", "miss", "lost", "alone", "cry", "sorry", "died", "lonely", "never again", "traurig",
             "vermisse", "allein"),
-    "angry": ("hate", "stupid", "how dare", "again", "enough", "furious", "shut up", "ridiculous", "idiot",
+    "angry": ("hate", "stupid", "how dare", "furious", "shut up", "ridiculous", "idiot",
               "wütend", "verdammt", "schon wieder"),
-    "fear": ("afraid", "scared", "help", "please don't", "dark", "someone", "danger", "terrified", "angst", "hilfe"),
-    "surprise": ("really", "no way", "can't believe", "suddenly", "what", "oh", "wow", "unexpected", "wirklich"),
+    "fear": ("afraid", "scared", "please don't", "danger", "terrified", "angst", "hilfe"),
+    "surprise": ("no way", "can't believe", "suddenly", "wow", "unexpected"),
     "contempt or disgust": ("disgusting", "gross", "pathetic", "revolting", "ugh", "filthy", "ekelhaft"),
-    "confused": ("what do you mean", "i don't understand", "which", "wait", "confused", "not sure", "huh"),
+    "confused": ("what do you mean", "i don't understand", "confused", "not sure", "huh"),
 }  # fmt: skip
 
 

@@ -93,26 +93,35 @@ def evidence(emotion: str, attribute: str, value: str) -> int:
 
 
 @cache
-def _patterns() -> list[tuple[re.Pattern, str, str]]:
+def _patterns() -> tuple[tuple[str, re.Pattern, str, str], ...]:
     # longest phrases first, so that "rises and then falls" is not also read as "falls"
-    items = [(p, a, v) for a, levels in PHRASES.items() for v, phrases in levels.items() for p in phrases]
-    items.sort(key=lambda t: -len(t[0]))
-    return [(re.compile(rf"(?<![\w-]){re.escape(p)}(?![\w-])", re.I), a, v) for p, a, v in items]
+    items = sorted(((p, a, v) for a, levels in PHRASES.items() for v, phrases in levels.items() for p in phrases),
+                   key=lambda t: -len(t[0]))  # fmt: skip
+    return tuple((p.casefold(), re.compile(rf"(?<![\w-]){re.escape(p)}(?![\w-])", re.I), a, v) for p, a, v in items)
+
+
+def claim_offsets(text: str) -> list[tuple[int, int, str, str, str]]:
+    """Cue claims as (start, end, attribute, value, matched phrase), in order of appearance; a span of text is
+    claimed at most once. Phrases that do not occur as substrings are skipped before any regex runs, which
+    makes this about ten times faster than trying every pattern (the judge calls it per rationale)."""
+    folded = text.casefold()
+    taken: list[tuple[int, int]] = []
+    found = []
+    for key, pat, attribute, value in _patterns():
+        if key not in folded:
+            continue
+        for m in pat.finditer(text):
+            if any(m.start() < e and s < m.end() for s, e in taken):
+                continue
+            taken.append(m.span())
+            found.append((m.start(), m.end(), attribute, value, m.group(0)))
+    return sorted(found)
 
 
 def find_claims(text: str) -> list[tuple[str, str, str]]:
-    """Cue claims in ``text`` as (attribute, value, matched phrase), in order of appearance; a span of text
-    is claimed at most once.
+    """Cue claims in ``text`` as (attribute, value, matched phrase), in order of appearance.
 
     >>> [c[:2] for c in find_claims("A woman speaks slowly; the pitch rises and then falls.")]
     [('gender', 'female'), ('speed', 'low'), ('intonation', 'rising-falling')]
     """
-    taken: list[tuple[int, int]] = []
-    found = []
-    for pat, attribute, value in _patterns():
-        for m in pat.finditer(text):
-            if any(m.start() < e and s < m.end() for s, e in taken):
-                continue
-            taken.append((m.start(), m.end()))
-            found.append((m.start(), attribute, value, m.group(0)))
-    return [(a, v, p) for _, a, v, p in sorted(found)]
+    return [(a, v, p) for _, _, a, v, p in claim_offsets(text)]

@@ -20,16 +20,27 @@ def _fit(u: np.ndarray, y: np.ndarray, basis: list[np.ndarray]) -> tuple[np.ndar
     return coef, float(np.sum((a @ coef - y) ** 2))
 
 
+BREAKPOINTS = np.arange(0.2, 0.81, 0.05)
+
+
+def _hinge_fits(u: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Continuous two-segment fits y ~ c + s1 min(u - b, 0) + s2 max(u - b, 0) for every breakpoint b at once,
+    by the normal equations. Returns coefficients (B, 3) and residual sums of squares (B,)."""
+    d = u[None, :] - BREAKPOINTS[:, None]
+    a = np.stack([np.ones_like(d), np.minimum(d, 0), np.maximum(d, 0)], axis=2)  # (B, N, 3)
+    ata = np.einsum("bni,bnj->bij", a, a) + 1e-9 * np.eye(3)
+    aty = np.einsum("bni,n->bi", a, y)
+    coef = np.linalg.solve(ata, aty[..., None])[..., 0]
+    sse = np.maximum(float(y @ y) - np.einsum("bi,bi->b", coef, aty), 0.0)
+    return coef, sse
+
+
 def shape(u: np.ndarray, st: np.ndarray, shape_st: float) -> tuple[str, dict]:
     """Shape of semitone values ``st`` at normalised times ``u`` in [0, 1]."""
-    ones = np.ones_like(u)
-    (_, slope), sse_line = _fit(u, st, [ones, u])
-    best = None
-    for b in np.arange(0.2, 0.81, 0.05):
-        coef, sse = _fit(u, st, [ones, np.minimum(u - b, 0), np.maximum(u - b, 0)])
-        if best is None or sse < best[2]:
-            best = (b, coef, sse)
-    b, (_, s1, s2), sse_turn = best
+    (_, slope), sse_line = _fit(u, st, [np.ones_like(u), u])
+    coefs, sses = _hinge_fits(u, st)
+    k = int(np.argmin(sses))
+    b, (_, s1, s2), sse_turn = BREAKPOINTS[k], coefs[k], float(sses[k])
     rise1, rise2 = float(s1 * b), float(s2 * (1 - b))
     sst = float(np.sum((st - st.mean()) ** 2)) or 1e-9
     info = {"net_st": round(float(slope), 2), "turn_at": round(float(b), 2), "first_st": round(rise1, 2),

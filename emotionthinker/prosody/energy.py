@@ -42,19 +42,19 @@ class Activity:
 
 
 def _fill_short(mask: np.ndarray, value: bool, max_len: int) -> np.ndarray:
-    """Set runs of ``value`` no longer than ``max_len`` frames (not touching the edges) to ``not value``."""
+    """Set runs of ``value`` no longer than ``max_len`` frames to ``not value``; runs of False that touch an
+    edge are leading or trailing silence, not gaps, and stay.
+
+    >>> _fill_short(np.array([1, 0, 0, 1, 0, 0, 0, 1, 0], bool), False, 2).astype(int).tolist()
+    [1, 1, 1, 1, 0, 0, 0, 1, 0]
+    """
     out = mask.copy()
-    n, i = len(mask), 0
-    while i < n:
-        if mask[i] == value:
-            j = i
-            while j < n and mask[j] == value:
-                j += 1
-            if j - i <= max_len and (value is True or (i > 0 and j < n)):
-                out[i:j] = not value
-            i = j
-        else:
-            i += 1
+    hit = np.concatenate([[False], mask == value, [False]]).astype(np.int8)
+    starts = np.flatnonzero(np.diff(hit) == 1)
+    ends = np.flatnonzero(np.diff(hit) == -1)
+    for s, e in zip(starts, ends, strict=True):
+        if e - s <= max_len and (value is True or (s > 0 and e < len(mask))):
+            out[s:e] = not value
     return out
 
 

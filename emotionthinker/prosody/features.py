@@ -62,7 +62,8 @@ def extract(
     out.update(levels(samples, sr, act))
 
     snd = parselmouth.Sound(samples.astype(np.float64), sr)
-    pt = track(snd, hop, cfg.f0_floor, cfg.f0_ceiling, speaker_median, cfg.speaker_range_octaves, act.speech, hop)
+    pt = track(samples, sr, hop, cfg.f0_floor, cfg.f0_ceiling, speaker_median, cfg.speaker_range_octaves,
+               act.speech, hop)  # fmt: skip
     out.update(f0_stats(pt, hop, cfg.min_voiced_s))
     if not out["f0_reliable"]:
         out["status"] = "insufficient_voiced"
