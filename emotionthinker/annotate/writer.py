@@ -160,8 +160,9 @@ CONTENT_NEUTRAL = (
     "{rests on|depends on|has to come from} {the voice|the prosody|how it is said}.",
     "{Lexically|In terms of content|As for the words}, the sentence is {plain|neutral|unremarkable}, which leaves "
     "{the voice|the prosody|the delivery} as the {main|primary|central} evidence.",
-    "{Nothing in the words|The content alone|What is said} {gives the emotion away|reveals much|settles the "
-    "question}, so {the prosody|the voice|the delivery} has to do the work.",
+    "{Nothing in the words {gives the emotion away|reveals much|settles the question}|The words alone {do not "
+    "give the emotion away|reveal little|do not settle the question}}, so {the prosody|the voice|the delivery} has to "
+    "do the work.",
 )
 CONTENT_AGREES = (
     "The {words|content|wording} {point|points|lean|leans} the same way, so {content and prosody|words and voice} "
