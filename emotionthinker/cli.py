@@ -21,7 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # never break a path in an error message
 
 
 def _logging(verbose: bool) -> None:
@@ -106,6 +106,70 @@ def synth(
     manifest = render_corpus(cfg, out, workers=workers)
     n = sum(1 for _ in manifest.open())
     console.print(f"{n} clips in {manifest}")
+
+
+@app.command()
+def prosody(
+    params: Path = typer.Option(Path("params.yaml"), help="Params file; its `prosody:` section sets the analysis."),
+    manifest: Path = typer.Option(Path("data/manifest.jsonl"), help="The ingest stage's manifest."),
+    out_dir: Path = typer.Option(Path("data"), help="Where features.jsonl, thresholds.json and labels.jsonl go."),
+    metrics: Path = typer.Option(Path("metrics/prosody.json"), help="Calibration report (JSON)."),
+    plot: Path = typer.Option(Path("plots/calibration.png"), help="Calibration plot (PNG)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+) -> None:
+    """Measure every clip's prosody (F0, level, rate, voice quality, contour, stress, speaker traits), calibrate
+    low/medium/high levels per corpus (and gender for pitch), and label each clip. Runs on a Dask LocalCluster,
+    or on the cluster at params `prosody.dask_scheduler`."""
+    from pydantic import ValidationError
+
+    from stages.prosody import main
+
+    _logging(verbose)
+    try:
+        rep = main(params, manifest, out_dir, metrics, plot)
+    except (ValidationError, ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    console.print(f"measured {rep['clips']} clips; status {rep['label_counts']['status']}; report in {metrics}")
+
+
+@app.command()
+def annotate(
+    params: Path = typer.Option(Path("params.yaml"), help="Params file with `annotate:` and `data.labels`."),
+    manifest: Path = typer.Option(Path("data/manifest.jsonl"), help="The ingest stage's manifest."),
+    labels_path: Path = typer.Option(Path("data/labels.jsonl"), "--labels", help="The prosody stage's labels."),
+    out_dir: Path = typer.Option(Path("data"), help="Where emotioncot/, sft_tasks/ and rm/ go."),
+    metrics: Path = typer.Option(Path("metrics/annotate.json"), help="Counts, variety and judge scores (JSON)."),
+    dry_run: int = typer.Option(0, "--dry-run", metavar="N", help="Print N filled LLM-writer prompts and stop."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+) -> None:
+    """Write EmotionCoT records (caption, grounded rationale, target), the prosody SFT task sets (attributes,
+    stress, captions, contrastive pairs) and judge-scored reward-model data."""
+    from stages.annotate import cli as stage_cli
+
+    _logging(verbose)
+    argv = ["--params", str(params), "--manifest", str(manifest), "--labels", str(labels_path), "--out-dir",
+            str(out_dir), "--metrics", str(metrics)] + (["--dry-run", str(dry_run)] if dry_run else [])  # fmt: skip
+    raise typer.Exit(stage_cli(argv))
+
+
+@app.command()
+def measure(
+    audio: Path = typer.Argument(..., help="An audio file (wav, flac, ogg, mp3; others through ffmpeg)."),
+    transcript: str = typer.Option(None, help="What is said, for the text rate and word stress."),
+    language: str = typer.Option("en", help="Language of the transcript (en, de, fr, es, it, nl, pt)."),
+    gender: str = typer.Option(None, help="female or male, when known (else estimated from F0 and formants)."),
+) -> None:
+    """Measure the prosody of one clip and print every feature as JSON (physical units, no calibration)."""
+    from emotionthinker.audio import AudioProblem, decode, normalise
+    from emotionthinker.config import ProsodyConfig
+    from emotionthinker.prosody.features import extract
+
+    try:
+        samples, sr = decode(audio)
+    except AudioProblem as e:
+        _fail(e.message)
+    x = normalise(samples, sr, 16000)
+    typer.echo(json.dumps(extract(x, 16000, ProsodyConfig(), transcript, language, gender), indent=2))
 
 
 @app.command()

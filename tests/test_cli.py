@@ -1,0 +1,33 @@
+import json
+
+from typer.testing import CliRunner
+
+from emotionthinker.cli import app
+from tests.conftest import tone, write
+
+runner = CliRunner()
+
+
+def test_help_lists_one_command_per_stage_and_the_tools():
+    out = runner.invoke(app, ["--help"]).output
+    for command in ("ingest", "prosody", "annotate", "synth", "measure", "labels"):
+        assert command in out
+    assert "--dry-run" in runner.invoke(app, ["annotate", "--help"]).output
+
+
+def test_measure_prints_features_of_one_clip(tmp_path):
+    path = write(tmp_path / "a.wav", tone(1.0, sr=22050, f0=180.0), 22050)
+    result = runner.invoke(app, ["measure", str(path), "--gender", "female"])
+    assert result.exit_code == 0, result.output
+    feats = json.loads(result.output)
+    assert abs(feats["f0_median_hz"] - 180.0) < 3.6 and feats["gender_source"] == "metadata"
+
+
+def test_measure_names_a_missing_file_and_exits_2(tmp_path):
+    result = runner.invoke(app, ["measure", str(tmp_path / "nope.wav")])
+    assert result.exit_code == 2 and "nope.wav: no such file" in result.output
+
+
+def test_labels_shows_a_mapping():
+    result = runner.invoke(app, ["labels", "emodb", "W", "L"])
+    assert json.loads(result.output) == {"W": "angry", "L": "neutral"}
