@@ -169,3 +169,18 @@ def test_dry_run_fills_prompts_without_calling(server):
     assert len(prompts) == 3 and not _Fake.calls
     assert FACTS[0].transcript in prompts[0] and f'"{FACTS[0].emotion}"' in prompts[0]
     assert build_prompt(FACTS[1]).count("Rules:") == 1
+
+
+def test_the_judge_gives_every_written_rationale_full_factual_alignment():
+    from emotionthinker.judge import judge
+    from emotionthinker.prompts import format_target
+
+    checked = 0
+    for f in FACTS:
+        if sum(1 for a, v in f.cues().items() if a != "gender" and v != "voiced") < 2:
+            continue  # the judge caps a lone claim at 4: too little to be fully grounded
+        j = judge(format_target(write_rationale(f), f.emotion), f)
+        assert j.factual_alignment == 5.0, (f, [(c.phrase, c.verdict) for c in j.claims])
+        assert j.caption_completeness >= 4.5 and j.fluency_structure >= 4.5
+        checked += 1
+    assert checked > 500
