@@ -31,9 +31,7 @@ venv: system-deps $(BIN)/.installed  ## create .venv and install the project wit
 
 run: venv  ## run the pipeline on the embedded default (dvc repro), then say where the results are
 	dvc repro
-	@echo; echo "Results: data/manifest.jsonl (clips), data/quarantine.jsonl (rejected clips with reasons),"
-	@echo "  data/labels.jsonl (prosody levels), data/emotioncot/ (rationales), plots/calibration.png; metrics:"
-	@dvc metrics show
+	@emotionthinker summary
 
 lint: venv  ## ruff lint and format check
 	ruff check .

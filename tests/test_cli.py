@@ -31,3 +31,12 @@ def test_measure_names_a_missing_file_and_exits_2(tmp_path):
 def test_labels_shows_a_mapping():
     result = runner.invoke(app, ["labels", "emodb", "W", "L"])
     assert json.loads(result.output) == {"W": "angry", "L": "neutral"}
+
+
+def test_summary_prints_the_key_figures_of_each_stage(tmp_path):
+    (tmp_path / "ingest.json").write_text(json.dumps(
+        {"clips": 12, "hours": 0.01, "split": {"train": 8, "val": 2, "test": 2}, "quarantined": 1,
+         "quarantined_by_reason": {"silent": 1}}))  # fmt: skip
+    result = runner.invoke(app, ["summary", "--metrics-dir", str(tmp_path)])
+    assert result.exit_code == 0 and "12 clips" in result.output and "'silent': 1" in result.output
+    assert "prosody" not in result.output.split("Details")[0]  # stages without metrics are left out
