@@ -153,6 +153,24 @@ def annotate(
 
 
 @app.command()
+def validate(
+    params: Path = typer.Option(
+        Path("params.yaml"), help="Params with `validate:` (thresholds, severities), `data:`."
+    ),
+    data_dir: Path = typer.Option(Path("data"), help="Folder of the pipeline's data files."),
+    gx_dir: Path = typer.Option(Path("gx"), help="The Great Expectations file context."),
+    report_dir: Path = typer.Option(Path("reports/validation"), help="Where the Data Docs site (HTML) goes."),
+    metrics: Path = typer.Option(Path("metrics/validation.json"), help="Per-suite counts and failing rows (JSON)."),
+) -> None:
+    """Run the Great Expectations suites over every data file. Exits 1 when a critical expectation fails (with a
+    summary naming each failure and sample rows); warnings are reported and do not stop the pipeline."""
+    from stages.validate import cli as stage_cli
+
+    raise typer.Exit(stage_cli(["--params", str(params), "--data-dir", str(data_dir), "--gx-dir", str(gx_dir),
+                                "--report-dir", str(report_dir), "--metrics", str(metrics)]))  # fmt: skip
+
+
+@app.command()
 def measure(
     audio: Path = typer.Argument(..., help="An audio file (wav, flac, ogg, mp3; others through ffmpeg)."),
     transcript: str = typer.Option(None, help="What is said, for the text rate and word stress."),

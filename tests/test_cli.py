@@ -10,7 +10,7 @@ runner = CliRunner()
 
 def test_help_lists_one_command_per_stage_and_the_tools():
     out = runner.invoke(app, ["--help"]).output
-    for command in ("ingest", "prosody", "annotate", "synth", "measure", "labels"):
+    for command in ("ingest", "prosody", "annotate", "validate", "synth", "measure", "labels", "summary"):
         assert command in out
     assert "--dry-run" in runner.invoke(app, ["annotate", "--help"]).output
 

@@ -76,7 +76,7 @@ def test_every_stage_produced_its_outputs_and_they_agree(repo):
 def test_a_second_repro_does_nothing(repo):
     out = _run(["dvc", "repro"], repo).stdout
     assert "Data and pipelines are up to date" in out
-    for stage in ("ingest", "prosody", "annotate"):
+    for stage in ("ingest", "prosody", "annotate", "validate"):
         assert f"Stage '{stage}' didn't change, skipping" in out
 
 

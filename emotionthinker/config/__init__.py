@@ -16,9 +16,12 @@ from emotionthinker.config.data import (
     SplitConfig,
     SynthConfig,
 )
+from emotionthinker.config.model import ModelConfig
 from emotionthinker.config.prosody import ProsodyConfig
+from emotionthinker.config.validate import ValidateConfig
 
 __all__ = [
     "CORPUS_FORMATS", "AnnotateConfig", "AudioLimits", "CorpusSpec", "DataConfig", "EndpointSettings",
-    "LabelsConfig", "ProsodyConfig", "SplitConfig", "Strict", "SynthConfig", "load_yaml",
+    "LabelsConfig", "ModelConfig", "ProsodyConfig", "SplitConfig", "Strict", "SynthConfig", "ValidateConfig",
+    "load_yaml",
 ]  # fmt: skip
