@@ -154,6 +154,12 @@ def normalise(samples: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
     return (mono - mono.mean()).astype(np.float32)
 
 
+def load(path: str | Path, sr: int = 16000) -> np.ndarray:
+    """A clip as every stage reads it: mono float32 at ``sr``, DC removed. Raises AudioProblem."""
+    samples, source_sr = decode(path)
+    return normalise(samples, source_sr, sr)
+
+
 def write_wav(path: Path, samples: np.ndarray, sr: int) -> None:
     """Write PCM16 atomically (a temp file renamed), so a killed run never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -228,12 +228,12 @@ def test_gender_is_estimated_only_when_metadata_is_missing(f0, gender):
 def test_stereo_and_mono_agree(tmp_path):
     import soundfile as sf
 
-    from emotionthinker.prosody.parallel import _load
+    from emotionthinker.audio import load
 
     x = syllables()
     sf.write(tmp_path / "m.wav", x, SR)
     sf.write(tmp_path / "s.wav", np.stack([x, x], axis=1), SR)
-    a, b = (extract(_load(str(tmp_path / n)), SR, CFG) for n in ("m.wav", "s.wav"))
+    a, b = (extract(load(tmp_path / n), SR, CFG) for n in ("m.wav", "s.wav"))
     for k in ("f0_median_hz", "active_level_dbfs", "articulation_rate_syl_s", "contour"):
         assert a[k] == pytest.approx(b[k], abs=0.05) if isinstance(a[k], float) else a[k] == b[k]
 

@@ -227,8 +227,7 @@ def _make_clip_pairs(source: str, plans: list[PairPlan], pause_s: float) -> tupl
     ([], the error) after removing what it wrote: errors travel as text, since not every exception pickles."""
     written: list[Path] = []
     try:
-        data, sr = audio.decode(source)
-        x = audio.normalise(data, sr, SR)
+        x = audio.load(source, SR)
         for plan in plans:
             out = Path(plan.out_path)
             audio.write_wav(out, make_pair(x, SR, plan, pause_s), SR)

@@ -14,7 +14,6 @@ from emotionthinker.model.audio import (
     chunk_length_s,
     data_max_audio_s,
     encoder_positions,
-    load_clip,
     longest_clip_s,
     make_feature_extractor,
 )
@@ -42,7 +41,7 @@ from emotionthinker.model.tokenizer import CONTROL_TOKENS, TAG_TOKENS, corpus_te
 __all__ = [
     "CHAT_TEMPLATE", "CONTROL_TOKENS", "IGNORE_INDEX", "SAMPLE_RATE", "SUPPORTED", "TAG_TOKENS", "CheckpointError",
     "audio_token_count", "build_or_load", "build_tiny", "build_tiny_omni", "chunk_length_s", "corpus_texts",
-    "data_max_audio_s", "encode_batch", "encoder_positions", "generate", "load", "load_clip", "longest_clip_s",
+    "data_max_audio_s", "encode_batch", "encoder_positions", "generate", "load", "longest_clip_s",
     "make_feature_extractor", "model_kind", "parameter_count", "position_ids", "render_prompts", "to_device",
     "train_tokenizer",
 ]  # fmt: skip

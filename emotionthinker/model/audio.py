@@ -73,14 +73,6 @@ def make_feature_extractor(max_audio_s: float, num_mel_bins: int = 128, margin_s
     )
 
 
-def load_clip(path: str | Path) -> np.ndarray:
-    """A clip as the model reads it: mono float32 at 16 kHz, DC removed."""
-    from emotionthinker.audio import decode, normalise
-
-    samples, sr = decode(path)
-    return normalise(samples, sr, SAMPLE_RATE)
-
-
 def longest_clip_s(paths: Iterable[str | Path]) -> float:
     """Duration in seconds of the longest of ``paths`` (read from the file headers, not decoded)."""
     import soundfile as sf

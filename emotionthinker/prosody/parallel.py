@@ -15,10 +15,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 from tqdm.auto import tqdm
 
-from emotionthinker.audio import normalise
+from emotionthinker.audio import load
 from emotionthinker.config import ProsodyConfig
 from emotionthinker.prosody.features import extract, speaker_f0_median
 
@@ -26,16 +25,11 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 
 
-def _load(path: str) -> np.ndarray:
-    x, sr = sf.read(path, dtype="float32", always_2d=True)
-    return normalise(x, sr, SAMPLE_RATE) if sr != SAMPLE_RATE or x.shape[1] != 1 else x[:, 0]
-
-
 def _medians_chunk(rows: list[dict], cfg: ProsodyConfig) -> list[float | None]:
     out = []
     for row in rows:
         try:
-            out.append(speaker_f0_median(_load(row["path"]), SAMPLE_RATE, cfg))
+            out.append(speaker_f0_median(load(row["path"], SAMPLE_RATE), SAMPLE_RATE, cfg))
         except Exception:  # noqa: BLE001 - the second pass records the error for this clip
             out.append(None)
     return out
@@ -46,7 +40,7 @@ def _features_chunk(rows: list[dict], cfg: ProsodyConfig) -> list[dict]:
     for row in rows:
         try:
             feats = extract(
-                _load(row["path"]), SAMPLE_RATE, cfg, row.get("transcription"), row.get("language"),
+                load(row["path"], SAMPLE_RATE), SAMPLE_RATE, cfg, row.get("transcription"), row.get("language"),
                 row.get("gender"), row.get("age"), row.get("speaker_median"),
             )  # fmt: skip
         except Exception as e:  # noqa: BLE001 - one bad clip is recorded, not fatal

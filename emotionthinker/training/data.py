@@ -135,13 +135,10 @@ class AudioCollator:
         self.sample_rate = int(sample_rate)
 
     def load_audio(self, audio_path: str) -> np.ndarray:
-        from emotionthinker.audio import decode, resample, to_mono
+        from emotionthinker.audio import load
 
         path = Path(audio_path)
-        if not path.is_absolute():
-            path = Path(self.repo_root) / path
-        samples, sr = decode(path)
-        return resample(to_mono(samples), sr, self.sample_rate)
+        return load(path if path.is_absolute() else Path(self.repo_root) / path, self.sample_rate)
 
     def __call__(self, examples: list[dict]) -> dict:
         from emotionthinker.model.chat import encode_batch
