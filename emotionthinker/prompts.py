@@ -25,8 +25,12 @@ SYSTEM_PROMPT = (
 
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
 _THINK = re.compile(r"<think>(.*?)</think>", re.S | re.I)
-_STRICT = re.compile(r"^\s*<think>(?P<think>(?:(?!</?think>|</?answer>).)*)</think>\s*"
-                     r"<answer>(?P<answer>(?:(?!</?think>|</?answer>).)*)</answer>\s*$", re.S | re.I)  # fmt: skip
+# Exactly one <think> block, then exactly one <answer> block, nothing around them. A plain pattern (no groups)
+# so that the validation suites can hand it to Great Expectations as it is.
+TAG_FORMAT = (
+    r"(?is)^\s*<think>(?:(?!</?think>|</?answer>).)*</think>\s*<answer>(?:(?!</?think>|</?answer>).)*</answer>\s*$"
+)
+_STRICT = re.compile(TAG_FORMAT)
 
 
 def question(labels: Sequence[str] = DEFAULT_LABELS) -> str:
@@ -88,5 +92,4 @@ def is_well_formed(text: str, labels: Sequence[str]) -> bool:
     >>> is_well_formed("<think>a</think><answer>bored</answer>", ["sad"])
     False
     """
-    m = _STRICT.match(text or "")
-    return bool(m) and normalise(m.group("answer")) in {normalise(x) for x in labels}
+    return bool(_STRICT.match(text or "")) and parse_answer(text, labels) is not None

@@ -15,9 +15,8 @@ from pydantic import ValidationError
 from emotionthinker.annotate.tasks import LEVELS
 from emotionthinker.config import ValidateConfig
 from emotionthinker.judge import DIMENSIONS
-from emotionthinker.prompts import build_messages, format_target, is_well_formed
+from emotionthinker.prompts import TAG_FORMAT, build_messages, format_target, is_well_formed
 from emotionthinker.prosody import LABEL_FIELDS
-from emotionthinker.validation.suites import TAG_FORMAT
 from stages import validate as stage
 from tests.conftest import tone, write
 

@@ -32,7 +32,7 @@ from emotionthinker.config.validate import CHECKS
 from emotionthinker.corpora.ingest import MANIFEST_FIELDS
 from emotionthinker.judge import DIMENSIONS
 from emotionthinker.labels import normalise
-from emotionthinker.prompts import parse_answer
+from emotionthinker.prompts import TAG_FORMAT, parse_answer
 from emotionthinker.prosody import LABEL_FIELDS
 from emotionthinker.prosody.contour import LABELS as CONTOUR_LABELS
 
@@ -49,10 +49,6 @@ TASK_ANSWERS: dict[str, tuple[str, ...]] = {
     "contrastive": HALVES,
 }
 OPEN_TASKS = ("stress", "caption")
-# exactly one <think> block, then exactly one <answer> block, nothing around them (as prompts.is_well_formed)
-TAG_FORMAT = (
-    r"(?is)^\s*<think>(?:(?!</?think>|</?answer>).)*</think>\s*<answer>(?:(?!</?think>|</?answer>).)*</answer>\s*$"
-)
 NUMBER = ["int", "float", "int64", "float64", "int32", "float32"]
 STR = ["str"]
 BOOL = ["bool", "bool_"]
