@@ -25,7 +25,7 @@ from emotionthinker.annotate.llm import EndpointConfig, EndpointWriter, dry_run
 from emotionthinker.annotate.tasks import attribute_tasks, caption_tasks, contrastive_tasks, stress_tasks
 from emotionthinker.annotate.writer import write_rationale
 from emotionthinker.config import AnnotateConfig, LabelsConfig, load_yaml
-from emotionthinker.corpora.ingest import read_jsonl, write_jsonl
+from emotionthinker.records import read_jsonl, write_jsonl
 
 log = logging.getLogger("stages.annotate")
 

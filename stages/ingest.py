@@ -19,7 +19,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from emotionthinker.config import DataConfig, load_yaml
-from emotionthinker.corpora.ingest import IngestError, ingest, write_jsonl
+from emotionthinker.corpora.ingest import IngestError, ingest
+from emotionthinker.records import write_jsonl
 
 log = logging.getLogger("stages.ingest")
 

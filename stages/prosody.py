@@ -20,12 +20,12 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from emotionthinker.config import ProsodyConfig, load_yaml
-from emotionthinker.corpora.ingest import read_jsonl, write_jsonl
 from emotionthinker.prosody import labels as make_labels
 from emotionthinker.prosody.calibrate import fit_thresholds, report
 from emotionthinker.prosody.parallel import measure_corpus
 from emotionthinker.prosody.plots import plot_calibration
 from emotionthinker.prosody.stress import stress_agreement
+from emotionthinker.records import read_jsonl, write_jsonl
 
 log = logging.getLogger("stages.prosody")
 

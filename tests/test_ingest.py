@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emotionthinker.config import AudioLimits, CorpusSpec, DataConfig
-from emotionthinker.corpora.ingest import ingest, read_jsonl
+from emotionthinker.corpora.ingest import ingest
 from emotionthinker.corpora.splits import assign_splits
+from emotionthinker.records import read_jsonl
 from stages import ingest as stage
 from tests.conftest import EMODB, tone, write
 

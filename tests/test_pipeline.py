@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from emotionthinker.annotate.degrade import DEGRADATIONS
-from emotionthinker.corpora.ingest import read_jsonl
 from emotionthinker.prompts import is_well_formed, parse_answer
+from emotionthinker.records import read_jsonl
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")

@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from emotionthinker.corpora.ingest import read_jsonl, write_jsonl
+from emotionthinker.records import read_jsonl, write_jsonl
 from stages import prosody as stage
 from tests.test_prosody import SR, glide, harmonic
 

@@ -24,7 +24,7 @@ from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.exceptions import DataContextError
 
-from emotionthinker.corpora.ingest import read_jsonl
+from emotionthinker.records import read_jsonl
 from emotionthinker.validation.suites import RM_SPLITS, SPLITS, Inputs, Suite
 
 log = logging.getLogger(__name__)
