@@ -2,6 +2,7 @@
 
     python benchmarks/model_latency.py                      # builds the tiny model from data/ into a temp folder
     python benchmarks/model_latency.py --path models/base   # any local Qwen2-Audio / Qwen2.5-Omni checkpoint
+    python benchmarks/model_latency.py --hops 160,320       # tiny models at both mel hops, side by side
 
 Generation: one clip of --clip-s seconds, greedy, exactly --new-tokens new tokens (an untrained model would stop
 at random), median of --repeats runs after one warm-up. Training: batches of --batch clips with an EmotionCoT-
@@ -57,7 +58,7 @@ def test_clip(seconds: float, seed: int) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def build(args) -> Path:
+def build(args, hop_length: int = 160) -> Path:
     data = Path(args.data)
     if (data / "emotioncot" / "train.jsonl").exists():
         texts = list(corpus_texts(data))
@@ -69,10 +70,11 @@ def build(args) -> Path:
             max_audio_s = data_max_audio_s(data)
         except ValueError:
             max_audio_s = 10.0
-    out = Path(args.tmp) / "tiny"
+    out = Path(args.tmp) / f"tiny{hop_length}"
     t = time.perf_counter()
-    build_tiny(ModelConfig(seed=args.seed), texts, max_audio_s, out)
-    print(f"built the tiny model in {time.perf_counter() - t:.1f} s (max_audio_s={max_audio_s:.2f})")
+    build_tiny(ModelConfig(seed=args.seed, hop_length=hop_length), texts, max_audio_s, out)
+    took = time.perf_counter() - t
+    print(f"built the tiny model (hop {hop_length}) in {took:.1f} s; longest clip {max_audio_s:.1f} s")
     return out
 
 
@@ -91,6 +93,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--hops", default="320", help="tiny model mel hops to compare, e.g. 160,320 (the params default)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -98,10 +101,18 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="tiny_speechllm_") as tmp:
         args.tmp = tmp
-        run(args, args.path or build(args))
+        if args.path:
+            run(args, args.path)
+            return
+        rows = [(int(h), run(args, build(args, int(h)))) for h in args.hops.split(",")]
+    if len(rows) > 1:
+        print(f"\n{'hop':>5} {'chunk s':>8} {'train samples/s':>16} {'generate ms':>12} {'peak RSS MB':>12}")
+        for hop, r in rows:
+            print(f"{hop:>5} {r['chunk_length_s']:>8} {r['train_samples_per_s']:>16.1f} "
+                  f"{r['generate_latency_s'] * 1000:>12.0f} {r['peak_rss_mb']:>12.0f}")  # fmt: skip
 
 
-def run(args, path: Path) -> None:
+def run(args, path: Path) -> dict:
     model, processor = load(path, device=args.device, dtype=args.dtype)
     kind = model_kind(model)
     n_params = parameter_count(model)
@@ -158,22 +169,20 @@ def run(args, path: Path) -> None:
     print(f"peak RSS: {rss:.0f} MB")
     if args.device.startswith("cuda"):
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MB")
+    result = {
+        "model": kind,
+        "parameters": n_params,
+        "chunk_length_s": fe.chunk_length,
+        "hop_length": fe.hop_length,
+        "generate_latency_s": latency,
+        "new_tokens": args.new_tokens,
+        "train_samples_per_s": throughput,
+        "train_seq_len": seq_len,
+        "peak_rss_mb": rss,
+    }
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "model": kind,
-                    "parameters": n_params,
-                    "chunk_length_s": fe.chunk_length,
-                    "generate_latency_s": latency,
-                    "new_tokens": args.new_tokens,
-                    "train_samples_per_s": throughput,
-                    "train_seq_len": seq_len,
-                    "peak_rss_mb": rss,
-                },
-                indent=2,
-            )
-        )
+        args.json.write_text(json.dumps(result, indent=2))
+    return result
 
 
 if __name__ == "__main__":

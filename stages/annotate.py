@@ -66,6 +66,7 @@ def main(params: Path, manifest: Path, labels: Path, out_dir: Path, metrics: Pat
         [c for c in clips if c["split"] != "test"], facts, out_dir / "sft_tasks" / "audio", repo_root=Path.cwd(),
         rng_seed=cfg.seed, per_clip=cfg.contrastive_per_clip, semitones=cfg.contrastive_semitones,
         tempo=cfg.contrastive_tempo, gain_db=cfg.contrastive_gain_db, pause_s=cfg.contrastive_pause_s,
+        max_half_s=cfg.contrastive_max_half_s,
         workers=cfg.workers,
     )  # fmt: skip
     for name, recs in tasks.items():

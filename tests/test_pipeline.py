@@ -30,6 +30,11 @@ def _run(cmd, cwd):
     return proc
 
 
+MICRO_MODEL = {"vocab_size": 600, "text_layers": 1, "hidden_size": 64, "heads": 2, "kv_heads": 1,
+               "intermediate_size": 128, "audio_layers": 1, "audio_d_model": 64, "audio_heads": 2,
+               "audio_ffn_dim": 128}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     root = tmp_path_factory.mktemp("repo")
@@ -41,6 +46,10 @@ def repo(tmp_path_factory):
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["data"]["corpora"][0]["options"].update(speakers=4, neutral_sentences=1, laden_sentences=1)
     params["prosody"]["min_group"] = 5
+    params["model"].update(MICRO_MODEL)
+    phase = {"epochs": 0.5, "learning_rate": 1e-3, "batch_size": 8}
+    params["sft"].update(prosody=phase, cold_start=phase, save_steps=1000, audio_warmup={"epochs": 1.0})
+    params["sft"]["eval"].update(max_per_task=4, free_text_max_new_tokens=8, cot_max_new_tokens=24)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _run(["git", "init", "-q"], root)
     _run(["dvc", "repro"], root)
@@ -71,12 +80,15 @@ def test_every_stage_produced_its_outputs_and_they_agree(repo):
     assert not any(p["split"] == "test" for p in pairs)
     metrics = json.loads((repo / "metrics" / "annotate.json").read_text())
     assert metrics["emotioncot"]["records"] == len(manifest)
+    sft = json.loads((repo / "metrics" / "sft.json").read_text())
+    assert sft["data"]["cold_start_cot"] == len(cot["train"]) and (repo / "models" / "base" / "config.json").exists()
+    assert set(sft["eval"]) == {*tasks, "emotion_cot"} and sft["phases"]["prosody"]["steps"] > 0
 
 
 def test_a_second_repro_does_nothing(repo):
     out = _run(["dvc", "repro"], repo).stdout
     assert "Data and pipelines are up to date" in out
-    for stage in ("ingest", "prosody", "annotate", "validate"):
+    for stage in ("ingest", "prosody", "annotate", "validate", "sft"):
         assert f"Stage '{stage}' didn't change, skipping" in out
 
 
@@ -84,6 +96,6 @@ def test_changing_an_annotate_param_reruns_only_annotate(repo):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["annotate"]["seed"] = 1
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    out = _run(["dvc", "repro"], repo).stdout
+    out = _run(["dvc", "repro", "validate"], repo).stdout  # the data stages (sft would retrain on the new tasks)
     assert "Stage 'ingest' didn't change" in out and "Stage 'prosody' didn't change" in out
     assert "Running stage 'annotate'" in out

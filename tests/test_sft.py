@@ -227,21 +227,25 @@ def test_evaluate_tasks_keys_and_ranges(repo):
     root, tasks, cot, model_dir = repo
     model, processor = load(model_dir)
     examples = sft_examples(tasks, cot, DEFAULT_LABELS, "joint")
-    metrics = evaluate_tasks(
-        model, processor, "qwen2_audio", examples, batch_size=4, audio_root=root, max_new_tokens=8
-    )
-    assert set(metrics) == {
-        "pitch_accuracy", "pitch_n", "energy_accuracy", "energy_n", "contrastive_accuracy", "contrastive_n",
-        "cot_format_rate", "cot_emotion_accuracy", "cot_n",
-    }  # fmt: skip
-    assert metrics["pitch_n"] == 8 and metrics["cot_n"] == 3 and metrics["energy_n"] == 2
-    for k, v in metrics.items():
-        if not k.endswith("_n"):
-            assert 0.0 <= v <= 1.0, k
+    metrics, predictions = evaluate_tasks(
+        model, processor, "qwen2_audio", examples, batch_size=4, audio_root=root, max_new_tokens=8,
+        free_text_max_new_tokens=8,
+    )  # fmt: skip
+    assert set(metrics) == {"pitch", "energy", "contrastive", "caption", COT_TASK}
+    assert metrics["pitch"]["n"] == 8 and metrics[COT_TASK]["n"] == 3 and metrics["energy"]["n"] == 2
+    assert set(metrics[COT_TASK]) == {"n", "format_rate", "emotion_accuracy"}
+    assert set(metrics["caption"]) == {"n", "token_f1"} and set(metrics["pitch"]) == {"n", "accuracy"}
+    for task, row in metrics.items():
+        for k, v in row.items():
+            if k != "n":
+                assert 0.0 <= v <= 1.0, (task, k)
+    assert len(predictions) == len(examples)
+    assert {p["task"] for p in predictions} == set(metrics) and all(isinstance(p["output"], str) for p in predictions)
 
 
 def test_config_defaults_for_audio_batches(tmp_path):
-    cfg = EmotionSFTConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to=[])
+    cfg = EmotionSFTConfig(output_dir=str(tmp_path), use_cpu=True, report_to=[])
+    assert cfg.bf16 is (torch.cuda.is_available() and torch.cuda.is_bf16_supported())  # never bf16 on a CPU
     assert cfg.activation_checkpointing is True  # TRL's default (gradient_checkpointing=True), kept
     assert cfg.remove_unused_columns is False and cfg.dataset_kwargs == {"skip_prepare_dataset": True}
     assert cfg.phase == "prosody" and cfg.cold_start_count is None

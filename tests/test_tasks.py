@@ -101,6 +101,22 @@ def test_join_pair_puts_a_silent_pause_between_the_halves():
     assert not np.any(y[len(a) : len(a) + gap])
 
 
+@pytest.mark.parametrize("kind,amount", [("speed", 1.3), ("speed", 1 / 1.3), ("energy", 6.0), ("pitch", 3.0)])
+def test_make_pair_trims_each_half_to_max_half_s(kind, amount):
+    from emotionthinker.annotate.tasks import PairPlan, make_pair
+
+    x = syllables(n=12, seed=1)  # about 3.7 s
+    plan = PairPlan("u", kind, amount, "second", "up", "unused.wav")
+    full = make_pair(x, SR, plan, pause_s=0.4)
+    short = make_pair(x, SR, plan, pause_s=0.4, max_half_s=1.2)
+    assert len(full) > 2 * len(x) * 0.7
+    assert len(short) == 2 * int(1.2 * SR) + int(0.4 * SR)  # both halves cut to 1.2 s: no longer than a clip
+    assert not np.any(short[int(1.2 * SR) : int(1.6 * SR)])  # the pause is still silent
+    assert abs(short[int(1.2 * SR) - 1]) < 1e-3  # faded out at the cut, no click
+    short_clip = x[: int(0.8 * SR)]  # shorter than max_half_s even slowed down: untouched
+    assert np.array_equal(make_pair(short_clip, SR, plan, 0.4, 1.2), make_pair(short_clip, SR, plan, 0.4))
+
+
 def test_limit_peak_scales_the_whole_signal():
     x = np.array([0.5, -2.0, 1.0], np.float32)
     y = limit_peak(x, 0.95)

@@ -201,11 +201,27 @@ def _match_level(x: np.ndarray, reference: np.ndarray, sr: int) -> np.ndarray:
     return apply_gain(x, b - a) if a is not None and b is not None else x
 
 
-def make_pair(samples: np.ndarray, sr: int, plan: PairPlan, pause_s: float) -> np.ndarray:
+def _trim(x: np.ndarray, sr: int, max_s: float | None) -> np.ndarray:
+    """The first ``max_s`` seconds of ``x`` with a 10 ms fade-out at the cut (no click); all of it when shorter."""
+    n = int(round(max_s * sr)) if max_s else len(x)
+    if len(x) <= n:
+        return x
+    out = np.array(x[:n], dtype=np.float32)
+    fade = min(n, int(0.01 * sr))
+    out[n - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    return out
+
+
+def make_pair(
+    samples: np.ndarray, sr: int, plan: PairPlan, pause_s: float, max_half_s: float | None = None
+) -> np.ndarray:
     """The pair audio for one plan: reference and modified halves in the planned order, joined by a pause.
 
     For pitch and speed both halves are PSOLA resyntheses from one analysis (the reference unmodified), and
-    the modified half is matched to the reference's active level, so only the planned parameter differs."""
+    the modified half is matched to the reference's active level, so only the planned parameter differs.
+    ``max_half_s`` keeps the first seconds of each half (a speed pair then holds fewer syllables in the slower
+    half: equal durations, different rates), so that pairs are no longer than the clips and the model's audio
+    window stays short."""
     key = f"{plan.utt_id}:{plan.kind}:{plan.amount}"
     seed = int.from_bytes(hashlib.sha1(key.encode()).digest()[:4], "big")  # the same plan makes the same audio
     if plan.kind == "pitch":
@@ -219,10 +235,12 @@ def make_pair(samples: np.ndarray, sr: int, plan: PairPlan, pause_s: float) -> n
     else:
         raise ValueError(f"unknown contrast kind {plan.kind!r}; expected one of {CONTRAST_KINDS}")
     first, second = (modified, reference) if plan.modified_half == "first" else (reference, modified)
-    return limit_peak(join_pair(first, second, sr, pause_s))
+    return limit_peak(join_pair(_trim(first, sr, max_half_s), _trim(second, sr, max_half_s), sr, pause_s))
 
 
-def _make_clip_pairs(source: str, plans: list[PairPlan], pause_s: float) -> tuple[list[PairPlan], str | None]:
+def _make_clip_pairs(
+    source: str, plans: list[PairPlan], pause_s: float, max_half_s: float | None = None
+) -> tuple[list[PairPlan], str | None]:
     """Worker: decode one clip once and write each of its planned pairs. Returns (plans written, None), or
     ([], the error) after removing what it wrote: errors travel as text, since not every exception pickles."""
     written: list[Path] = []
@@ -230,7 +248,7 @@ def _make_clip_pairs(source: str, plans: list[PairPlan], pause_s: float) -> tupl
         x = audio.load(source, SR)
         for plan in plans:
             out = Path(plan.out_path)
-            audio.write_wav(out, make_pair(x, SR, plan, pause_s), SR)
+            audio.write_wav(out, make_pair(x, SR, plan, pause_s, max_half_s), SR)
             written.append(out)
             _pair_path(out.parent, plan.utt_id, plan.kind, _other(plan.modified_half)).unlink(missing_ok=True)
     except Exception as e:  # one bad clip must not stop the set
@@ -316,6 +334,7 @@ def contrastive_tasks(
     tempo: float = 1.3,
     gain_db: float = 6.0,
     pause_s: float = 0.4,
+    max_half_s: float | None = None,
     workers: int = 0,
     progress: bool = True,
 ) -> list[dict]:
@@ -360,12 +379,12 @@ def contrastive_tasks(
     if n_workers == 1 or len(jobs) < 2:
         for uid, ps in jobs.items():
             source = str(repo_root / by_id[uid]["audio_path"])
-            collect(uid, lambda s=source, ps=ps: _make_clip_pairs(s, ps, pause_s))
+            collect(uid, lambda s=source, ps=ps: _make_clip_pairs(s, ps, pause_s, max_half_s))
             bar.update()
     else:
         with ProcessPoolExecutor(max_workers=min(n_workers, len(jobs))) as pool:
             futures = {
-                pool.submit(_make_clip_pairs, str(repo_root / by_id[uid]["audio_path"]), ps, pause_s): uid
+                pool.submit(_make_clip_pairs, str(repo_root / by_id[uid]["audio_path"]), ps, pause_s, max_half_s): uid
                 for uid, ps in jobs.items()
             }
             for fut in as_completed(futures):

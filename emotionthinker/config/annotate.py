@@ -28,6 +28,12 @@ class AnnotateConfig(Strict):
     contrastive_tempo: float = Field(1.3, gt=1, description="Tempo factor of a contrastive pair.")
     contrastive_gain_db: float = Field(6.0, gt=0, description="Gain difference of a contrastive pair (dB).")
     contrastive_pause_s: float = Field(0.4, ge=0, description="Pause between the two halves of a pair.")
+    contrastive_max_half_s: float | None = Field(
+        1.8,
+        gt=0,
+        description="Each half keeps its first seconds (null: all), so a pair is no longer than the clips and the "
+        "SpeechLLM's audio window (sized to the longest clip) stays short.",
+    )
     rm_degradations_per_clip: int = Field(
         0, ge=0, description="Degraded rationales per clip for the reward model; 0 = one of every kind."
     )

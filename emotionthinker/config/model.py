@@ -40,6 +40,11 @@ class ModelConfig(Strict):
     num_mel_bins: Literal[80, 128] = Field(
         128, description="Mel bins of the tiny model's front end (Qwen2-Audio: 128)."
     )
+    hop_length: Literal[160, 320] = Field(
+        160,
+        description="Tiny model's mel hop in samples: 160 (10 ms, as Qwen2-Audio) or 320 (20 ms: half the encoder "
+        "frames and audio tokens, so training runs faster on a CPU). Checkpoints keep their own.",
+    )
     audio_layers: int = Field(2, ge=1, le=32, description="Tiny audio encoder: transformer layers.")
     audio_d_model: int = Field(128, ge=16, le=1280, description="Tiny audio encoder: width.")
     audio_heads: int = Field(4, ge=1, le=32, description="Tiny audio encoder: attention heads (divide audio_d_model).")

@@ -39,25 +39,35 @@ def chunk_length_s(max_audio_s: float, margin_s: int = CHUNK_MARGIN_S) -> int:
     return math.ceil(max_audio_s) + margin_s
 
 
-def mel_frames(chunk_s: int) -> int:
+def mel_frames(chunk_s: int, hop_length: int = HOP_LENGTH) -> int:
     """Mel frames of a clip padded to ``chunk_s`` seconds (what the encoder receives)."""
-    return chunk_s * SAMPLE_RATE // HOP_LENGTH
+    return chunk_s * SAMPLE_RATE // hop_length
 
 
-def encoder_positions(chunk_s: int) -> int:
+def encoder_positions(chunk_s: int, hop_length: int = HOP_LENGTH) -> int:
     """``max_source_positions`` of an encoder that reads ``chunk_s``-second inputs."""
-    return mel_frames(chunk_s) // FRAMES_PER_POSITION
+    return mel_frames(chunk_s, hop_length) // FRAMES_PER_POSITION
 
 
-def audio_token_count(num_samples: int) -> int:
-    """LLM tokens that one clip of ``num_samples`` 16 kHz samples becomes (Qwen2-Audio and Qwen2.5-Omni alike)."""
-    frames = math.ceil(num_samples / HOP_LENGTH)
+def audio_token_count(num_samples: int, hop_length: int = HOP_LENGTH) -> int:
+    """LLM tokens that one clip of ``num_samples`` 16 kHz samples becomes (Qwen2-Audio and Qwen2.5-Omni alike).
+
+    >>> audio_token_count(3 * SAMPLE_RATE, hop_length=320)
+    37
+    """
+    frames = math.ceil(num_samples / hop_length)
     after_conv = (frames - 1) // 2 + 1
     return (after_conv - 2) // 2 + 1
 
 
-def make_feature_extractor(max_audio_s: float, num_mel_bins: int = 128, margin_s: int = CHUNK_MARGIN_S):
-    """A ``WhisperFeatureExtractor`` that pads to ``chunk_length_s(max_audio_s)`` seconds instead of 30."""
+def make_feature_extractor(
+    max_audio_s: float, num_mel_bins: int = 128, margin_s: int = CHUNK_MARGIN_S, hop_length: int = HOP_LENGTH
+):
+    """A ``WhisperFeatureExtractor`` that pads to ``chunk_length_s(max_audio_s)`` seconds instead of 30.
+
+    ``hop_length`` 320 (20 ms) halves the encoder's frames and the audio tokens of a tiny model; released
+    checkpoints were trained at 160 and keep their own extractor.
+    """
     from transformers import WhisperFeatureExtractor
 
     if num_mel_bins not in (80, 128):
@@ -65,7 +75,7 @@ def make_feature_extractor(max_audio_s: float, num_mel_bins: int = 128, margin_s
     return WhisperFeatureExtractor(
         feature_size=num_mel_bins,
         sampling_rate=SAMPLE_RATE,
-        hop_length=HOP_LENGTH,
+        hop_length=hop_length,
         chunk_length=chunk_length_s(max_audio_s, margin_s),
         n_fft=400,
         padding_value=0.0,

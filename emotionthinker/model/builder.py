@@ -95,7 +95,7 @@ def _audio_config_kwargs(cfg: ModelConfig, feature_extractor) -> dict:
         "encoder_attention_heads": cfg.audio_heads,
         "encoder_ffn_dim": cfg.audio_ffn_dim,
         "d_model": cfg.audio_d_model,
-        "max_source_positions": encoder_positions(feature_extractor.chunk_length),
+        "max_source_positions": encoder_positions(feature_extractor.chunk_length, feature_extractor.hop_length),
     }
 
 
@@ -122,7 +122,7 @@ def build_tiny(cfg: ModelConfig, corpus_texts: Iterable[str], max_audio_s: float
     out_dir = Path(out_dir)
     tokenizer = _tokenizer_for(cfg, corpus_texts)
     ids = special_ids(tokenizer)
-    feature_extractor = make_feature_extractor(max_audio_s, cfg.num_mel_bins)
+    feature_extractor = make_feature_extractor(max_audio_s, cfg.num_mel_bins, hop_length=cfg.hop_length)
     config = Qwen2AudioConfig(
         audio_config={
             "model_type": "qwen2_audio_encoder",
@@ -161,7 +161,7 @@ def build_tiny_omni(cfg: ModelConfig, corpus_texts: Iterable[str], max_audio_s: 
     out_dir = Path(out_dir)
     tokenizer = _tokenizer_for(cfg, corpus_texts)
     ids = special_ids(tokenizer)
-    feature_extractor = make_feature_extractor(max_audio_s, cfg.num_mel_bins)
+    feature_extractor = make_feature_extractor(max_audio_s, cfg.num_mel_bins, hop_length=cfg.hop_length)
     head_dim = cfg.hidden_size // cfg.heads
     hw = 3 * head_dim // 16  # mrope sections (t, h, w) sum to head_dim / 2, as Qwen's [16, 24, 24] for 128
     text = _text_config_kwargs(cfg, tokenizer, ids)

@@ -12,13 +12,14 @@ the first ``cold_start_count`` EmotionCoT records (think + answer targets), ``jo
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from emotionthinker.labels import normalise as normalise_label
-from emotionthinker.prompts import build_messages, parse_answer
+from emotionthinker.prompts import build_messages, format_target, parse_answer, parse_think
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,50 @@ def sft_examples(
         counts[r["task"]] = counts.get(r["task"], 0) + 1
     logger.info("SFT phase %s: %d examples (%s)", phase, len(rows), ", ".join(f"{k} {v}" for k, v in counts.items()))
     return Dataset.from_list(rows)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def fit_target(target: str, tokenizer, max_tokens: int) -> tuple[str, bool]:
+    """``target`` cut to at most ``max_tokens`` tokens; returns ``(text, truncated)``.
+
+    An EmotionCoT target (``<think>rationale</think><answer>label</answer>``) loses whole rationale sentences from
+    its end, so that what the model learns still closes its reasoning and gives an answer; when not even the
+    first sentence fits, the rationale is cut at a token boundary. Any other target keeps its first tokens.
+    """
+    if max_tokens < 1:
+        raise ValueError(f"max_tokens={max_tokens} must be >= 1")
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    if count(target) <= max_tokens:
+        return target, False
+    rationale, label = parse_think(target), parse_answer(target)
+    if rationale is None or label is None:
+        ids = tokenizer(target, add_special_tokens=False)["input_ids"][:max_tokens]
+        return tokenizer.decode(ids, skip_special_tokens=False), True
+    sentences = _SENTENCE_END.split(rationale)
+    while len(sentences) > 1:
+        sentences.pop()
+        text = format_target(" ".join(sentences), label)
+        if count(text) <= max_tokens:
+            return text, True
+    budget = max_tokens - count(format_target("", label))
+    if budget < 1:
+        raise ValueError(f"max_tokens={max_tokens} cannot hold even the tags and the answer '{label}'")
+    ids = tokenizer(rationale, add_special_tokens=False)["input_ids"][:budget]
+    return format_target(tokenizer.decode(ids, skip_special_tokens=False).strip(), label), True
+
+
+def fit_targets(dataset, tokenizer, max_tokens: int):
+    """``(dataset, n_truncated)``: every example's ``target`` passed through :func:`fit_target`."""
+    fitted = [fit_target(t, tokenizer, max_tokens) for t in dataset["target"]]
+    n = sum(cut for _, cut in fitted)
+    if n:
+        logger.info("%d of %d targets were longer than %d tokens and were shortened", n, len(fitted), max_tokens)
+    return dataset.remove_columns("target").add_column("target", [t for t, _ in fitted]), n
 
 
 def clean_messages(messages: list[dict]) -> list[dict]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +20,10 @@ from trl import SFTConfig, SFTTrainer
 
 from emotionthinker.labels import normalise as normalise_label
 from emotionthinker.prompts import is_well_formed, parse_answer
+from emotionthinker.training.checkpoints import last_checkpoint, load_checkpoint_weights
 from emotionthinker.training.data import COT_TASK, PHASES, AudioCollator, clean_messages
 
 logger = logging.getLogger(__name__)
-
-# tasks whose answer is one of a few options, scored by exact match
-CLASSIFICATION_TASKS = ("pitch", "energy", "speed", "intonation", "contrastive")
-_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
 @dataclass
@@ -51,6 +48,10 @@ class EmotionSFTConfig(SFTConfig):
         default=True, metadata={"help": "Resume from the last checkpoint-N in output_dir when there is one."}
     )
     # TRL / transformers fields whose defaults differ for audio batches
+    bf16: bool | None = field(
+        default=None,
+        metadata={"help": "None: bf16 on a CUDA device that supports it, else fp32 (CPU bf16 is many times slower)."},
+    )
     remove_unused_columns: bool = field(
         default=False, metadata={"help": "Keep messages/audio_path/target: the collator needs them."}
     )
@@ -60,6 +61,10 @@ class EmotionSFTConfig(SFTConfig):
     )
 
     def __post_init__(self):
+        if self.bf16 is None:
+            import torch
+
+            self.bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported()) and not self.fp16
         super().__post_init__()
         if self.phase not in PHASES:
             raise ValueError(f"phase '{self.phase}': use one of {', '.join(PHASES)}")
@@ -73,19 +78,6 @@ class EmotionSFTConfig(SFTConfig):
             raise ValueError("packing / padding_free are not supported for audio batches")
 
 
-def last_checkpoint(output_dir: str | Path) -> str | None:
-    """The ``checkpoint-N`` folder of ``output_dir`` with the largest N that holds a trainer_state.json, or None."""
-    out = Path(output_dir)
-    if not out.is_dir():
-        return None
-    found = []
-    for p in out.iterdir():
-        m = _CHECKPOINT.match(p.name)
-        if m and p.is_dir() and (p / "trainer_state.json").exists():
-            found.append((int(m.group(1)), p))
-    return str(max(found)[1]) if found else None
-
-
 def _as_dataset(examples):
     if examples is None:
         return None
@@ -95,33 +87,31 @@ def _as_dataset(examples):
 
 
 class AudioSFTTrainer(SFTTrainer):
-    """``SFTTrainer`` whose resume loads the checkpoint's weights with ``from_pretrained``.
-
-    ``Trainer._load_from_checkpoint`` reads model.safetensors with a plain, non-strict ``load_state_dict``. In
-    transformers 5, ``save_pretrained`` writes Qwen2-Audio under its original key names
-    (``language_model.model.*``, ``audio_tower.*``), which differ from the module names (``model.language_model.*``),
-    so no key matches and resuming silently goes on from the initial weights. ``from_pretrained`` applies the key
-    conversion; the weights are then copied in strictly.
-    """
+    """``SFTTrainer`` whose resume really restores the weights (see ``checkpoints.load_checkpoint_weights``)."""
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
-        from peft import PeftModel
-
         target = self.model if model is None else model
-        folder = Path(resume_from_checkpoint)
-        full = (folder / "model.safetensors").exists() or (folder / "model.safetensors.index.json").exists()
-        if isinstance(target, PeftModel) or self.is_fsdp_enabled or self.is_deepspeed_enabled or not full:
-            return super()._load_from_checkpoint(resume_from_checkpoint, model)
-        dtype = next(target.parameters()).dtype
-        loaded = type(target).from_pretrained(folder, dtype=dtype, local_files_only=True)
-        target.load_state_dict(loaded.state_dict(), strict=True)
-        del loaded
-        logger.info("loaded the model weights of %s", folder)
+        if (
+            self.is_fsdp_enabled
+            or self.is_deepspeed_enabled
+            or not load_checkpoint_weights(target, resume_from_checkpoint)
+        ):
+            super()._load_from_checkpoint(resume_from_checkpoint, model)
 
 
-def train_sft(model, processor, model_type: str, train_examples, eval_examples, cfg: EmotionSFTConfig, callbacks=None):
+def train_sft(
+    model,
+    processor,
+    model_type: str,
+    train_examples,
+    eval_examples,
+    cfg: EmotionSFTConfig,
+    callbacks=None,
+    peft_config=None,
+):
     """Train with TRL's ``SFTTrainer`` and our audio collator; resumes from the last checkpoint in
-    ``cfg.output_dir`` (when ``cfg.resume``). Returns the trainer (``trainer.state`` holds the step and log)."""
+    ``cfg.output_dir`` (when ``cfg.resume``). ``peft_config`` (a PEFT ``LoraConfig``) trains adapters instead of
+    the weights. Returns the trainer (``trainer.state`` holds the step and log)."""
     collator = AudioCollator(processor, model_type, cfg.audio_root, cfg.sample_rate)
     trainer = AudioSFTTrainer(
         model=model,
@@ -131,6 +121,7 @@ def train_sft(model, processor, model_type: str, train_examples, eval_examples, 
         eval_dataset=_as_dataset(eval_examples),
         processing_class=processor,
         callbacks=callbacks,
+        peft_config=peft_config,
     )
     resume = last_checkpoint(cfg.output_dir) if cfg.resume else None
     if resume:
@@ -143,6 +134,70 @@ def _match(prediction: str, gold: str) -> bool:
     return normalise_label(prediction) == normalise_label(gold)
 
 
+_WORD = re.compile(r"[\w']+")
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall((text or "").lower())
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """F1 of the bags of lower-cased words (SQuAD style): how much of a free-text answer overlaps the gold one.
+
+    >>> token_f1("a low calm voice", "a low voice")
+    0.8571428571428571
+    >>> token_f1("", "a low voice")
+    0.0
+    """
+    pred, ref = Counter(_words(prediction)), Counter(_words(gold))
+    overlap = sum((pred & ref).values())
+    if not overlap:
+        return 1.0 if not pred and not ref else 0.0
+    precision, recall = overlap / sum(pred.values()), overlap / sum(ref.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def set_f1(prediction: str, gold: str) -> float:
+    """F1 of the sets of words: the stress task's score (which words were stressed, in any order).
+
+    >>> set_f1("town, river", "river")
+    0.6666666666666666
+    """
+    pred, ref = set(_words(prediction)), set(_words(gold))
+    if not pred or not ref:
+        return float(pred == ref)
+    tp = len(pred & ref)
+    return 2 * tp / (len(pred) + len(ref))
+
+
+# how each task is scored: exact match of an option, or word overlap with the gold free text
+SCORERS = {"stress": ("f1", set_f1), "caption": ("token_f1", token_f1)}
+
+
+def majority_baseline(train_examples, eval_examples) -> dict[str, float]:
+    """Accuracy (or F1 for free-text tasks) of always giving each task's most frequent train answer.
+
+    For EmotionCoT examples the answer is the emotion label, so ``emotion_cot`` is the majority-class emotion rate.
+    """
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for e in train_examples:
+        counts[e["task"]][normalise_label(e["answer"])] += 1
+    scores: dict[str, list[float]] = defaultdict(list)
+    for e in eval_examples:
+        task = e["task"]
+        guess = counts[task].most_common(1)[0][0] if counts[task] else ""
+        _, score = SCORERS.get(task, ("accuracy", lambda p, g: float(_match(p, g))))
+        scores[task].append(score(guess, e["answer"]))
+    return {task: sum(v) / len(v) for task, v in sorted(scores.items())}
+
+
+def metric_name(task: str) -> str:
+    """The metric a task is reported by: accuracy, f1 (stress) or token_f1 (caption); emotion_accuracy for CoT."""
+    if task == COT_TASK:
+        return "emotion_accuracy"
+    return SCORERS.get(task, ("accuracy", None))[0]
+
+
 def evaluate_tasks(
     model,
     processor,
@@ -152,15 +207,20 @@ def evaluate_tasks(
     audio_root: str | Path = ".",
     max_new_tokens: int = 256,
     task_max_new_tokens: int = 16,
+    free_text_max_new_tokens: int = 96,
     labels: Sequence[str] | None = None,
-) -> dict:
-    """Generate (greedy) for the classification-style task examples and the CoT examples; other tasks are skipped.
+    progress: bool = False,
+) -> tuple[dict, list[dict]]:
+    """Generate (greedy) an answer for every example and score it; returns ``(metrics, predictions)``.
 
-    Returns ``{task}_accuracy`` (answer == gold after normalising case and whitespace) and ``{task}_n`` for each
-    classification task present, and for CoT examples ``cot_format_rate`` (``is_well_formed``),
-    ``cot_emotion_accuracy`` (``parse_answer`` == gold) and ``cot_n``. ``labels`` overrides each CoT example's
-    options as the label set.
+    ``metrics[task]`` holds ``n`` and the task's score (see :func:`metric_name`): exact match after normalising
+    case and whitespace for option tasks, :func:`set_f1` for stress, :func:`token_f1` for captions. EmotionCoT
+    examples get ``format_rate`` (``is_well_formed``) and ``emotion_accuracy`` (``parse_answer`` == gold);
+    ``labels`` overrides their options as the label set. ``predictions`` holds task, audio_path, answer and output
+    of each example.
     """
+    from tqdm.auto import tqdm
+
     from emotionthinker.model.chat import generate
 
     if batch_size < 1:
@@ -168,14 +228,16 @@ def evaluate_tasks(
     collator = AudioCollator(processor, model_type, audio_root)
     groups: dict[str, list[dict]] = defaultdict(list)
     for e in examples:
-        if e["task"] in CLASSIFICATION_TASKS or e["task"] == COT_TASK:
-            groups[e["task"]].append(e)
-    metrics: dict[str, float | int] = {}
+        groups[e["task"]].append(e)
+    metrics: dict[str, dict] = {}
+    predictions: list[dict] = []
+    bar = tqdm(total=sum(len(v) for v in groups.values()), desc="evaluate", unit="clip", disable=not progress)
     for task in sorted(groups):
         rows = groups[task]
         is_cot = task == COT_TASK
-        n_new = max_new_tokens if is_cot else task_max_new_tokens
-        correct = well_formed = 0
+        name, scorer = SCORERS.get(task, ("accuracy", lambda p, g: float(_match(p, g))))
+        n_new = max_new_tokens if is_cot else free_text_max_new_tokens if task in SCORERS else task_max_new_tokens
+        total = well_formed = 0.0
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
             texts = generate(
@@ -190,14 +252,18 @@ def evaluate_tasks(
                     label_set = list(labels) if labels is not None else list(e["options"])
                     well_formed += is_well_formed(text, label_set)
                     pred = parse_answer(text, label_set)
-                    correct += pred is not None and _match(pred, e["answer"])
+                    total += pred is not None and _match(pred, e["answer"])
                 else:
-                    correct += _match(text, e["answer"])
+                    total += scorer(text, e["answer"])
+                predictions.append(
+                    {"task": task, "audio_path": e["audio_path"], "answer": e["answer"], "output": text}
+                )
+            bar.update(len(chunk))
         n = len(rows)
         if is_cot:
-            metrics.update(cot_format_rate=well_formed / n, cot_emotion_accuracy=correct / n, cot_n=n)
+            metrics[task] = {"n": n, "format_rate": well_formed / n, "emotion_accuracy": total / n}
         else:
-            metrics[f"{task}_accuracy"] = correct / n
-            metrics[f"{task}_n"] = n
-        logger.info("evaluated %d %s examples", n, task)
-    return metrics
+            metrics[task] = {"n": n, name: total / n}
+        logger.info("evaluated %d %s examples: %s", n, task, metrics[task])
+    bar.close()
+    return metrics, predictions

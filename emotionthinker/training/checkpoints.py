@@ -1,0 +1,47 @@
+"""Checkpoints of the training stages: find the last one, and load its weights so that a resume really resumes."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def last_checkpoint(output_dir: str | Path) -> str | None:
+    """The ``checkpoint-N`` folder of ``output_dir`` with the largest N that holds a trainer_state.json, or None."""
+    out = Path(output_dir)
+    if not out.is_dir():
+        return None
+    found = []
+    for p in out.iterdir():
+        m = _CHECKPOINT.match(p.name)
+        if m and p.is_dir() and (p / "trainer_state.json").exists():
+            found.append((int(m.group(1)), p))
+    return str(max(found)[1]) if found else None
+
+
+def load_checkpoint_weights(target, folder: str | Path) -> bool:
+    """Copy the weights saved in ``folder`` into ``target`` through ``from_pretrained``; False when not applicable.
+
+    ``Trainer._load_from_checkpoint`` reads model.safetensors with a non-strict ``load_state_dict``. transformers 5
+    saves Qwen2-Audio under its original key names (``language_model.model.*``), which differ from the module names
+    (``model.language_model.*``), so nothing matches and a resumed run silently goes on from the initial weights.
+    ``from_pretrained`` applies the key conversion; the result is copied in strictly. Returns False (the caller
+    falls back to Trainer's loader) for PEFT models and folders without full safetensors weights.
+    """
+    from peft import PeftModel
+
+    folder = Path(folder)
+    full = (folder / "model.safetensors").exists() or (folder / "model.safetensors.index.json").exists()
+    if isinstance(target, PeftModel) or not full:
+        return False
+    dtype = next(target.parameters()).dtype
+    loaded = type(target).from_pretrained(folder, dtype=dtype, local_files_only=True)
+    target.load_state_dict(loaded.state_dict(), strict=True)
+    del loaded
+    logger.info("loaded the model weights of %s", folder)
+    return True
