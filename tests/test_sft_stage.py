@@ -12,9 +12,9 @@ import torch
 import yaml
 from transformers import TrainerCallback, TrainingArguments
 
-from emotionthinker.config import SFTConfig
+from emotionthinker.config import ModelConfig, SFTConfig
 from emotionthinker.labels import DEFAULT_LABELS
-from emotionthinker.model import load
+from emotionthinker.model import build_tiny, load
 from emotionthinker.prompts import format_target, is_well_formed
 from emotionthinker.records import write_jsonl
 from emotionthinker.training import COT_TASK, fit_target, majority_baseline, set_f1, token_f1
@@ -22,6 +22,8 @@ from emotionthinker.training.run import fingerprint, run_sft
 from stages import sft as stage
 from tests.conftest import REPO, tone, write
 from tests.test_sft import TINY
+
+SR = 16000
 
 RATIONALE = "The voice is high and loud. The speaker talks fast. Everything points to joy."
 
@@ -198,8 +200,9 @@ def test_stage_end_to_end_resume_and_restart(data, monkeypatch):
     # cold start: 7 CoT + 25% replay (2) = 9 examples -> 3 steps
     assert result["data"]["cold_start_cot"] == 7 and result["data"]["cold_start_replay"] == 2
     assert result["phases"]["cold_start"]["steps"] == 3
-    warm = result["audio_warmup"]  # 7 train clips, batch 4, 2 epochs -> 4 steps, done once (before the kill)
-    assert warm["clips"] == 7 and warm["steps"] == 4 and warm["loss_last"] < warm["loss_first"]
+    # 7 train clips and their 7 contrastive pairs, batch 4, 2 epochs -> 7 steps, done once (before the kill)
+    warm = result["audio_warmup"]
+    assert warm["clips"] == 14 and warm["examples"] == 14 and warm["steps"] == 7
 
     model, processor = load(root / "models" / "base")
     assert model.config.model_type == "qwen2_audio" and processor.feature_extractor.chunk_length == 2
@@ -260,7 +263,7 @@ def test_run_sft_names_the_missing_input(tmp_path):
 
 
 def test_warmup_targets_are_z_scored_and_mask_unreliable_f0():
-    from emotionthinker.training.warmup import TARGETS, target_matrix
+    from emotionthinker.training.warmup import PAIR_TARGETS, TARGETS, target_matrix
 
     rows = [
         {"f0_reliable": True, "f0_median_hz": 100.0, "active_level_dbfs": -20.0, "gender": "male"},
@@ -270,10 +273,45 @@ def test_warmup_targets_are_z_scored_and_mask_unreliable_f0():
     y, mean, std = target_matrix(rows)
     names = [k for k, _ in TARGETS]
     f0, level, gender = names.index("f0_median_hz"), names.index("active_level_dbfs"), names.index("gender")
-    assert y.shape == (3, len(TARGETS))
+    assert y.shape == (3, len(TARGETS) + len(PAIR_TARGETS))
     assert mean[f0] == pytest.approx(np.log2(200.0))
     assert y[0, f0] == pytest.approx(-1.0) and y[1, f0] == pytest.approx(1.0)
     assert torch.isnan(torch.tensor(y[2, f0])) and torch.isnan(torch.tensor(y[2, gender]))  # unreliable F0, no gender
     assert y[:, level] == pytest.approx([0.0, 1.2247, -1.2247], abs=1e-4)
     rate = names.index("articulation_rate_syl_s")
     assert torch.isnan(torch.tensor(y[:, rate])).all()  # missing everywhere: masked, never a NaN loss
+
+
+def test_resampled_targets_match_a_measurement_of_the_resampled_clip():
+    from emotionthinker.training.warmup import frame_targets, measure_frames, resample
+
+    x = tone(1.5, f0=150.0, amp=0.3)
+    x[8000:9600] = 0.0  # a pause, so that the speech share and the nuclei have something to move
+    predicted = frame_targets(measure_frames(x, SR), 0.08, 30, semitones=4.0, gain_db=-6.0)
+    measured = frame_targets(measure_frames(resample(x, 4.0, -6.0), SR), 0.08, 30)
+    both = np.isfinite(predicted[:, 0]) & np.isfinite(measured[:, 0])
+    assert both.sum() >= 12
+    assert np.abs(predicted[both, 0] - measured[both, 0]).max() * 12 < 0.2  # F0 within 0.2 semitones
+    assert 2 ** predicted[both, 0].mean() == pytest.approx(150.0 * 2 ** (4 / 12), rel=0.01)
+    level = np.isfinite(predicted[:, 2]) & np.isfinite(measured[:, 2])
+    assert np.median(np.abs(predicted[level, 2] - measured[level, 2])) < 1.0  # dB
+    assert np.isnan(predicted[20:, 0]).all()  # past the end of the 1.19 s resampled clip
+
+
+def test_warm_up_teaches_the_encoder_pitch_and_level(tmp_path):
+    from emotionthinker.training.warmup import warm_up_audio
+
+    built = build_tiny(ModelConfig.model_validate(TINY), ["low medium high"] * 4, 1.0, tmp_path / "m")
+    model, processor = load(built)
+    clips = []
+    for i, f0 in enumerate(np.geomspace(100.0, 320.0, 12)):
+        amp = (0.05, 0.15, 0.4)[i % 3]
+        path = f"c{i}.wav"
+        write(tmp_path / path, tone(1.0, f0=float(f0), amp=amp))
+        row = {"f0_reliable": True, "f0_median_hz": float(f0), "active_level_dbfs": 20 * np.log10(amp * 0.6)}
+        clips.append((path, row))
+    result = warm_up_audio(model, processor, clips, tmp_path, 20.0, 3e-3, 8, shifts_st=[-2.0, 0.0, 2.0],
+                           progress=False)  # fmt: skip
+    assert result["clips"] == 12 and result["examples"] == 36 and result["steps"] == 90
+    assert result["loss_last"] < 0.5 * result["loss_first"]
+    assert result["frame_loss_last"] < 0.5 * result["frame_loss_first"]

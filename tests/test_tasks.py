@@ -15,6 +15,7 @@ from emotionthinker.annotate.facts import Facts, caption
 from emotionthinker.annotate.tasks import (
     INTONATIONS,
     LEVELS,
+    OPTIONS,
     attribute_tasks,
     caption_tasks,
     contrastive_tasks,
@@ -262,8 +263,10 @@ def test_attribute_tasks_skip_unknown_levels_and_always_list_the_options():
     assert [r["utt_id"] for r in out["speed"]] == ["a", "b"]
     assert [r["utt_id"] for r in out["energy"]] == ["a", "b", "c"]
     assert [(r["utt_id"], r["answer"]) for r in out["intonation"]] == [("a", "falling"), ("c", "rising-falling")]
+    assert [r["answer"] for r in out["energy"]] == ["moderate", "loud", "moderate"]  # medium, high, medium
     for task, recs in out.items():
-        options = list(INTONATIONS if task == "intonation" else LEVELS)
+        options = list(OPTIONS[task])
+        assert options == list(INTONATIONS) if task == "intonation" else len(options) == len(LEVELS)
         for r in recs:
             assert r["task"] == task and r["options"] == options and r["answer"] in options
             assert ", ".join(options) in r["question"]

@@ -4,7 +4,8 @@ Every record is ``{"task", "utt_id", "audio_path", "question", "answer", "split"
 records add ``meta``); ``audio_path`` is relative to the repository root, as in the manifest. The task
 builders read only :class:`Facts` and the manifest records, never the label files.
 
-- :func:`attribute_tasks`: pitch / energy / speed level and intonation contour, multiple choice.
+- :func:`attribute_tasks`: pitch / energy / speed level and intonation contour, multiple choice, each attribute in
+  its own words (``OPTIONS``: pitch low/medium/high, energy quiet/moderate/loud, speed slow/average/fast).
 - :func:`stress_tasks`: which words carry the emphasis (clips with a transcript and a stressed word).
 - :func:`caption_tasks`: the fine-grained caption of :func:`caption`.
 - :func:`contrastive_tasks`: the same clip twice, one parameter changed (pitch, tempo or gain), joined by a
@@ -13,7 +14,7 @@ builders read only :class:`Facts` and the manifest records, never the label file
 >>> f = Facts("u1", "sad", "I lost it.", "en", "female", "adult", "low", None, "low", "falling", "voiced", ("lost",))
 >>> clips = [{"utt_id": "u1", "audio_path": "data/audio/u1.wav", "split": "train"}]
 >>> sorted((t, r[0]["answer"]) for t, r in attribute_tasks({"u1": f}, clips).items() if r)
-[('intonation', 'falling'), ('pitch', 'low'), ('speed', 'low')]
+[('intonation', 'falling'), ('pitch', 'low'), ('speed', 'slow')]
 >>> stress_tasks({"u1": f}, clips)[0]["answer"]
 'lost'
 """
@@ -42,6 +43,29 @@ log = logging.getLogger(__name__)
 SR = 16000
 LEVELS = ("low", "medium", "high")
 INTONATIONS = ("rising", "falling", "rising-falling", "falling-rising", "flat", "expressive")
+# The words each attribute task answers with, in LEVELS order. Each attribute has its own words, as people describe
+# them ("a loud voice", "fast speech"): with one shared low/medium/high, a small model has to learn which attribute a
+# question asks about before any answer can depend on the audio, and on the default corpus it stayed near the answer
+# prior (val energy 0.63 after 3 epochs, against 0.78 with these words).
+OPTIONS: dict[str, tuple[str, ...]] = {
+    "pitch": LEVELS,
+    "energy": ("quiet", "moderate", "loud"),
+    "speed": ("slow", "average", "fast"),
+    "intonation": INTONATIONS,
+}
+
+
+def answer_word(task: str, value: str) -> str:
+    """The option of ``task`` that says ``value`` (a level of LEVELS, or an intonation).
+
+    >>> answer_word("energy", "high"), answer_word("speed", "low"), answer_word("intonation", "flat")
+    ('loud', 'slow', 'flat')
+    """
+    if task == "intonation":
+        return value
+    return OPTIONS[task][LEVELS.index(value)]
+
+
 CONTRAST_KINDS = ("pitch", "speed", "energy")
 HALVES = ("first", "second")
 
@@ -56,13 +80,13 @@ _ATTRIBUTE_QUESTIONS: dict[str, tuple[str, ...]] = {
     "energy": (
         "What is the energy level of the speaker in this clip? Choose one: {options}.",
         "How loud and forceful is the speaker in this recording? Answer with one of: {options}.",
-        "Listen to the speaker's vocal energy. Is it low, medium or high? Options: {options}.",
+        "Listen to the speaker's vocal energy. Is it quiet, moderate or loud? Options: {options}.",
         "Rate the loudness of the voice in this audio. Choose from: {options}.",
     ),
     "speed": (
         "What is the speaking rate of the speaker in this clip? Choose one: {options}.",
         "How fast does the speaker talk in this recording? Answer with one of: {options}.",
-        "Listen to the tempo of the speech. Is the speed low, medium or high? Options: {options}.",
+        "Listen to the tempo of the speech. Is it slow, average or fast? Options: {options}.",
         "Rate the speed of the speech in this audio. Choose from: {options}.",
     ),
     "intonation": (
@@ -131,14 +155,15 @@ def attribute_tasks(facts_by_id: dict[str, Facts], clips: list[dict]) -> dict[st
     for clip, f in _with_facts(facts_by_id, clips):
         for task, templates in _ATTRIBUTE_QUESTIONS.items():
             value = getattr(f, task)
-            options = INTONATIONS if task == "intonation" else LEVELS
+            known = INTONATIONS if task == "intonation" else LEVELS
             if value is None:
                 continue
-            if value not in options:
-                log.warning("%s: %s %r is not one of %s; no %s task", f.utt_id, task, value, options, task)
+            if value not in known:
+                log.warning("%s: %s %r is not one of %s; no %s task", f.utt_id, task, value, known, task)
                 continue
+            options = OPTIONS[task]
             question = _pick(templates, f"{task}:{f.utt_id}").format(options=", ".join(options))
-            out[task].append(_record(task, clip, question, value, options))
+            out[task].append(_record(task, clip, question, answer_word(task, value), options))
     return out
 
 

@@ -45,6 +45,12 @@ class ModelConfig(Strict):
         description="Tiny model's mel hop in samples: 160 (10 ms, as Qwen2-Audio) or 320 (20 ms: half the encoder "
         "frames and audio tokens, so training runs faster on a CPU). Checkpoints keep their own.",
     )
+    n_fft: Literal[400, 512, 800, 1024] = Field(
+        400,
+        description="Tiny model's STFT window in samples: 400 (25 ms, Whisper's) or longer. 1024 (64 ms) resolves the "
+        "harmonics of male voices (100-130 Hz apart), which a 25 ms window smears: on the default corpus the audio "
+        "warm-up's val F0 error fell from 3.0 to 1.4 semitones. Checkpoints keep their own.",
+    )
     audio_layers: int = Field(2, ge=1, le=32, description="Tiny audio encoder: transformer layers.")
     audio_d_model: int = Field(128, ge=16, le=1280, description="Tiny audio encoder: width.")
     audio_heads: int = Field(4, ge=1, le=32, description="Tiny audio encoder: attention heads (divide audio_d_model).")

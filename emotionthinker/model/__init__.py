@@ -23,6 +23,7 @@ from emotionthinker.model.builder import (
     build_or_load,
     build_tiny,
     build_tiny_omni,
+    freeze_audio,
     load,
     parameter_count,
 )
@@ -42,6 +43,6 @@ __all__ = [
     "CHAT_TEMPLATE", "CONTROL_TOKENS", "IGNORE_INDEX", "SAMPLE_RATE", "SUPPORTED", "TAG_TOKENS", "CheckpointError",
     "audio_token_count", "build_or_load", "build_tiny", "build_tiny_omni", "chunk_length_s", "corpus_texts",
     "data_max_audio_s", "encode_batch", "encoder_positions", "generate", "load", "longest_clip_s",
-    "make_feature_extractor", "model_kind", "parameter_count", "position_ids", "render_prompts", "to_device",
-    "train_tokenizer",
+    "freeze_audio", "make_feature_extractor", "model_kind", "parameter_count", "position_ids", "render_prompts",
+    "to_device", "train_tokenizer",
 ]  # fmt: skip

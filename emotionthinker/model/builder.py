@@ -65,6 +65,18 @@ def parameter_count(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def freeze_audio(model) -> int:
+    """Stop training the audio path (encoder, and Qwen2-Audio's projector); returns the parameters frozen."""
+    inner = model.model
+    modules = [inner.audio_tower] + ([inner.multi_modal_projector] if hasattr(inner, "multi_modal_projector") else [])
+    n = 0
+    for m in modules:
+        for p in m.parameters():
+            p.requires_grad_(False)
+            n += p.numel()
+    return n
+
+
 def _tokenizer_for(cfg: ModelConfig, corpus_texts: Iterable[str]):
     texts = [*_TEMPLATE_TEXTS, *corpus_texts]
     if len(texts) == len(_TEMPLATE_TEXTS):
@@ -122,7 +134,9 @@ def build_tiny(cfg: ModelConfig, corpus_texts: Iterable[str], max_audio_s: float
     out_dir = Path(out_dir)
     tokenizer = _tokenizer_for(cfg, corpus_texts)
     ids = special_ids(tokenizer)
-    feature_extractor = make_feature_extractor(max_audio_s, cfg.num_mel_bins, hop_length=cfg.hop_length)
+    feature_extractor = make_feature_extractor(
+        max_audio_s, cfg.num_mel_bins, hop_length=cfg.hop_length, n_fft=cfg.n_fft
+    )
     config = Qwen2AudioConfig(
         audio_config={
             "model_type": "qwen2_audio_encoder",
@@ -161,7 +175,9 @@ def build_tiny_omni(cfg: ModelConfig, corpus_texts: Iterable[str], max_audio_s: 
     out_dir = Path(out_dir)
     tokenizer = _tokenizer_for(cfg, corpus_texts)
     ids = special_ids(tokenizer)
-    feature_extractor = make_feature_extractor(max_audio_s, cfg.num_mel_bins, hop_length=cfg.hop_length)
+    feature_extractor = make_feature_extractor(
+        max_audio_s, cfg.num_mel_bins, hop_length=cfg.hop_length, n_fft=cfg.n_fft
+    )
     head_dim = cfg.hidden_size // cfg.heads
     hw = 3 * head_dim // 16  # mrope sections (t, h, w) sum to head_dim / 2, as Qwen's [16, 24, 24] for 128
     text = _text_config_kwargs(cfg, tokenizer, ids)

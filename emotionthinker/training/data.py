@@ -12,6 +12,7 @@ the first ``cold_start_count`` EmotionCoT records (think + answer targets), ``jo
 from __future__ import annotations
 
 import logging
+import random
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -192,3 +193,15 @@ class AudioCollator:
         audios = [self.load_audio(e["audio_path"]) for e in examples]
         targets = [e["target"] for e in examples]
         return encode_batch(self.processor, self.model_type, messages, audios, targets=targets, padding_side="right")
+
+
+def cap_per_task(examples, per_task: int, seed: int = 0):
+    """At most ``per_task`` examples of each task (0: all), a seeded sample that keeps the record order."""
+    if not per_task:
+        return examples
+    by_task: dict[str, list[int]] = {}
+    for i, t in enumerate(examples["task"]):
+        by_task.setdefault(t, []).append(i)
+    rng = random.Random(seed)
+    keep = sorted(i for idx in by_task.values() for i in (idx if len(idx) <= per_task else rng.sample(idx, per_task)))
+    return examples.select(keep)

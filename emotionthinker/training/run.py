@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import random
 import shutil
 import time
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ import torch
 from emotionthinker.config.model import ModelConfig
 from emotionthinker.config.sft import PhaseConfig, SFTConfig
 from emotionthinker.records import read_jsonl
-from emotionthinker.training.data import COT_TASK, fit_targets, sft_examples
+from emotionthinker.training.data import COT_TASK, cap_per_task, fit_targets, sft_examples
 from emotionthinker.training.sft import EmotionSFTConfig, evaluate_tasks, majority_baseline, metric_name, train_sft
 from emotionthinker.training.warmup import warm_up_audio
 
@@ -170,11 +169,19 @@ def _save_model(model, processor, folder: Path) -> None:
     tmp.rename(folder)
 
 
-def warmup_clips(data_dir: Path) -> list[tuple[str, dict]]:
-    """(audio_path, features row) of the train clips whose prosody was measured."""
+def warmup_clips(data_dir: Path, contrastive: bool = True) -> list[tuple[str, dict | None]]:
+    """(audio_path, features row) of the train clips whose prosody was measured, then (audio_path, None) of the train
+    split's contrastive pairs (their frames are measured by the warm-up itself)."""
     train = {r["utt_id"]: r["audio_path"] for r in read_jsonl(data_dir / "manifest.jsonl") if r["split"] == "train"}
-    return [(train[f["utt_id"]], f) for f in read_jsonl(data_dir / "features.jsonl")
-            if f["utt_id"] in train and f.get("status") != "error"]  # fmt: skip
+    clips: list[tuple[str, dict | None]] = [
+        (train[f["utt_id"]], f)
+        for f in read_jsonl(data_dir / "features.jsonl")
+        if f["utt_id"] in train and f.get("status") != "error"
+    ]
+    pairs = data_dir / "sft_tasks" / "contrastive.jsonl"
+    if contrastive and pairs.exists():
+        clips += [(r["audio_path"], None) for r in read_jsonl(pairs) if r.get("split") == "train"]
+    return clips
 
 
 def _cached(path: Path, compute, key: dict):
@@ -191,18 +198,6 @@ def _cached(path: Path, compute, key: dict):
     return value
 
 
-def _cap(examples, per_task: int, seed: int):
-    """At most ``per_task`` examples of each task (0: all), a seeded sample that keeps the record order."""
-    if not per_task:
-        return examples
-    by_task: dict[str, list[int]] = {}
-    for i, t in enumerate(examples["task"]):
-        by_task.setdefault(t, []).append(i)
-    rng = random.Random(seed)
-    keep = sorted(i for idx in by_task.values() for i in (idx if len(idx) <= per_task else rng.sample(idx, per_task)))
-    return examples.select(keep)
-
-
 def run_sft(
     cfg: SFTConfig,
     model_cfg: ModelConfig,
@@ -215,7 +210,7 @@ def run_sft(
     """Train EmotionThinker-Base and write it to ``out_dir``; returns ``(metrics, curve_rows, sample_predictions)``."""
     from datasets import concatenate_datasets
 
-    from emotionthinker.model import build_tiny, corpus_texts, data_max_audio_s, load, parameter_count
+    from emotionthinker.model import build_tiny, corpus_texts, data_max_audio_s, freeze_audio, load, parameter_count
 
     started = time.perf_counter()
     data_dir, out_dir, work_dir = Path(data_dir), Path(out_dir), Path(work_dir)
@@ -233,9 +228,10 @@ def run_sft(
     cot_train = read_jsonl(data_dir / "emotioncot" / "train.jsonl")
     cot_val = read_jsonl(data_dir / "emotioncot" / "val.jsonl")
     prosody_train = sft_examples(task_records, [], labels, "prosody", split="train").shuffle(seed=cfg.seed)
-    prosody_val = _cap(sft_examples(task_records, [], labels, "prosody", split="val"), cfg.eval.max_per_task, cfg.seed)
+    prosody_val = sft_examples(task_records, [], labels, "prosody", split="val")
+    prosody_val = cap_per_task(prosody_val, cfg.eval.max_per_task, cfg.seed)
     cot_examples = sft_examples([], cot_train, labels, "cold_start", cold_start_count=cfg.cold_start_count)
-    cot_val_examples = _cap(sft_examples([], cot_val, labels, "cold_start"), cfg.eval.max_per_task, cfg.seed)
+    cot_val_examples = cap_per_task(sft_examples([], cot_val, labels, "cold_start"), cfg.eval.max_per_task, cfg.seed)
     if len(cot_examples) < cfg.cold_start_count:
         logger.info("cold start: %d EmotionCoT train records (cold_start_count %d)", len(cot_examples),
                     cfg.cold_start_count)  # fmt: skip
@@ -256,9 +252,10 @@ def run_sft(
             )
             model, processor = load(built, device=device)
             if cfg.audio_warmup.epochs > 0:
+                w = cfg.audio_warmup
                 warmup = warm_up_audio(
-                    model, processor, warmup_clips(data_dir), repo_root, cfg.audio_warmup.epochs,
-                    cfg.audio_warmup.learning_rate, cfg.audio_warmup.batch_size, cfg.seed,
+                    model, processor, warmup_clips(data_dir, w.contrastive), repo_root, w.epochs, w.learning_rate,
+                    w.batch_size, cfg.seed, shifts_st=w.shifts_st, gains_db=w.gains_db, frame_weight=w.frame_weight,
                 )  # fmt: skip
             _save_model(model, processor, init)
             (work_dir / "warmup.json").write_text(json.dumps(warmup) + "\n")
@@ -284,7 +281,7 @@ def run_sft(
         return _cached(work_dir / f"eval_{name}.json", compute, cfg.eval.model_dump())
 
     val_all = concatenate_datasets([prosody_val, cot_val_examples])
-    before_val = _cap(prosody_val, cfg.eval.before_max_per_task, cfg.seed)  # 0: all of prosody_val
+    before_val = cap_per_task(prosody_val, cfg.eval.before_max_per_task, cfg.seed)  # 0: all of prosody_val
     before = evaluate(model, before_val, "before")
     curve: list[dict] = []
     phases: dict[str, dict] = {}
@@ -301,6 +298,8 @@ def run_sft(
         else:
             logger.info("phase %s: %d examples, %s epochs", phase, len(train), phase_cfg.epochs)
             t0 = time.perf_counter()
+            if cfg.freeze_audio:
+                logger.info("audio path frozen (%d parameters)", freeze_audio(model))
             trainer = train_sft(
                 model, processor, model_type, train, None,
                 trainer_config(cfg, phase_cfg, work_dir / phase, repo_root), peft_config=peft_config(cfg),

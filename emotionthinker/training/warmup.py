@@ -4,10 +4,20 @@ A released SpeechLLM (Qwen2-Audio, Qwen2.5-Omni) arrives with an audio encoder p
 the paper's prosody SFT starts from there. The tiny default is built from a config, so its encoder starts random,
 and the one-token answers of the SFT tasks are a weak signal to train it from: the model first learns the answer
 priors, and only slowly finds the audio. This warm-up stands in for the missing pretraining. The encoder and the
-audio projector are trained to predict, from the time-average of the audio tokens the language model will read, the
-prosody the prosody stage measured on each train clip (F0 level and range, speech level, rate, voicing, gender):
-a dense, continuous target on every clip. The language model is not touched. Checkpoints are skipped for it: it
-takes about a minute, and the stage reruns it rather than resuming it.
+audio projector are trained on two targets measured with the prosody stage's own functions:
+
+* per clip, from the time-average of the audio tokens: F0 level, range and SD, speech level, rates, voicing share,
+  HNR and gender (``data/features.jsonl``);
+* per audio token (80 ms at the tiny model's 20 ms hop): the F0 of the voiced frames under it, its voiced share,
+  its energy, the syllable nuclei it holds and its speech share (:func:`frame_targets`). A clip gives one
+  clip-level target but dozens of frame-level ones, and these teach every token to say what happens at its time,
+  which is what comparing the halves of a contrastive pair or following a contour needs.
+
+Eight train speakers are too few to learn pitch apart from voice, so every clip is also heard resampled (pitch and
+tempo moved together by ``shifts_st`` semitones, a change whose effect on every target is exact: F0 and rates scale
+by the same factor, times shrink by it) and at other gains (``gains_db``: levels move by as much). On the default
+corpus this took the val F0 error of a linear read-out from 3.0 to 1.4 semitones (``benchmarks/warmup_probe.py``).
+The language model is not touched. Checkpoints skip the warm-up; the stage reruns it rather than resuming it.
 """
 
 from __future__ import annotations
@@ -15,7 +25,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +46,17 @@ TARGETS: tuple[tuple[str, str], ...] = (
     ("speech_share", "identity"),
     ("hnr_db", "identity"),
     ("gender", "female"),
+    # relative to the clip's calibration group, as the prosody stage's levels are (pitch per corpus and gender,
+    # energy and speed per corpus): each level then lies along one direction of the audio tokens
+    ("f0_rel_octaves", "identity"),
+    ("level_rel_db", "identity"),
+    ("rate_rel_log", "identity"),
 )
+# clip targets of a contrastive pair (two renditions joined by a pause): how the second half differs from the first
+PAIR_TARGETS = ("pair_delta_log2_f0", "pair_delta_log_rate", "pair_delta_db")
+# per-token targets, the columns of frame_targets()
+FRAME_TARGETS = ("log2_f0", "voiced_share", "energy_db", "nuclei", "speech_share")
+ANALYSIS_HOP_S = 0.01  # the prosody stage's time_step default
 
 
 def _value(row: dict, key: str, transform: str) -> float:
@@ -47,26 +69,235 @@ def _value(row: dict, key: str, transform: str) -> float:
     return math.log2(v) if transform == "log2" and v > 0 else (math.nan if transform == "log2" else v)
 
 
-def target_matrix(features: Sequence[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(targets, mean, std)``: one row per clip, NaN where a feature is missing or unreliable, z-scored columns."""
-    raw = np.array([[_value(r, k, t) for k, t in TARGETS] for r in features], dtype=np.float64)
-    mean = np.nanmean(raw, axis=0)
-    std = np.nanstd(raw, axis=0)
-    std[~np.isfinite(std) | (std < 1e-6)] = 1.0
-    mean[~np.isfinite(mean)] = 0.0
+def shifted(row: dict | None, semitones: float, gain_db: float) -> dict | None:
+    """A features row as it reads for the clip resampled by ``semitones`` (pitch and tempo together) and
+    ``gain_db`` louder: F0 and the rates scale by ``2 ** (semitones / 12)``, the level moves by ``gain_db``, the rest
+    (ranges in semitones, shares, HNR, gender) stays.
+
+    >>> shifted({"f0_median_hz": 100.0, "speech_rate_syl_s": 4.0, "active_level_dbfs": -20.0}, 12, 6)
+    {'f0_median_hz': 200.0, 'speech_rate_syl_s': 8.0, 'active_level_dbfs': -14.0}
+    """
+    if row is None:
+        return None
+    out, factor = dict(row), 2 ** (semitones / 12)
+    for key in ("f0_median_hz", "articulation_rate_syl_s", "speech_rate_syl_s"):
+        if out.get(key) is not None:
+            out[key] = float(out[key]) * factor
+    if out.get("active_level_dbfs") is not None:
+        out["active_level_dbfs"] = float(out["active_level_dbfs"]) + gain_db
+    return out
+
+
+def add_relative(rows: Sequence[dict | None], reference: Sequence[dict | None]) -> list[dict | None]:
+    """``rows`` with F0, level and articulation rate relative to the median of their group in ``reference`` (the
+    unshifted train rows): F0 per (corpus, gender) in octaves, level per corpus in dB, rate per corpus as a log ratio.
+
+    >>> ref = [{"corpus": "c", "gender": "male", "f0_median_hz": 100.0, "active_level_dbfs": -20.0,
+    ...         "articulation_rate_syl_s": 4.0}]
+    >>> out = add_relative([{**ref[0], "f0_median_hz": 200.0, "active_level_dbfs": -26.0}], ref)[0]
+    >>> out["f0_rel_octaves"], out["level_rel_db"], out["rate_rel_log"]
+    (1.0, -6.0, 0.0)
+    """
+    groups: dict[tuple, list[float]] = {}
+    for r in reference:
+        if r is None:
+            continue
+        for key, group in _relative_keys(r):
+            v = r.get(key)
+            if v is not None and (key != "f0_median_hz" or r.get("f0_reliable", True)):
+                groups.setdefault((key, group), []).append(float(v))
+    medians = {k: float(np.median(v)) for k, v in groups.items()}
+    out = []
+    for r in rows:
+        if r is None:
+            out.append(None)
+            continue
+        r = dict(r)
+        for key, group in _relative_keys(r):
+            m, v = medians.get((key, group)), r.get(key)
+            name, rel = _RELATIVE[key]
+            r[name] = rel(float(v), m) if v is not None and m else None
+        out.append(r)
+    return out
+
+
+_RELATIVE = {
+    "f0_median_hz": ("f0_rel_octaves", lambda v, m: math.log2(v / m) if v > 0 else None),
+    "active_level_dbfs": ("level_rel_db", lambda v, m: v - m),
+    "articulation_rate_syl_s": ("rate_rel_log", lambda v, m: math.log(v / m) if v > 0 and m > 0 else None),
+}
+
+
+def _relative_keys(row: dict) -> list[tuple[str, tuple]]:
+    corpus = row.get("corpus")
+    return [("f0_median_hz", (corpus, row.get("gender"))), ("active_level_dbfs", (corpus,)),
+            ("articulation_rate_syl_s", (corpus,))]  # fmt: skip
+
+
+def target_matrix(features: Sequence[dict | None], stats: tuple[np.ndarray, np.ndarray] | None = None):
+    """``(targets, mean, std)``: one row per clip, the columns of ``TARGETS`` then those of ``PAIR_TARGETS``; NaN
+    where a value is missing or unreliable (a features row has no pair deltas, a pair no features); columns z-scored
+    by ``stats`` or, without it, by their own mean and SD."""
+    keys = [*TARGETS, *((k, "identity") for k in PAIR_TARGETS)]
+    raw = np.array(
+        [[_value(r, k, t) if r is not None else math.nan for k, t in keys] for r in features], dtype=np.float64
+    ).reshape(len(features), len(keys))
+    mean, std = stats if stats is not None else _stats(raw)
     return ((raw - mean) / std).astype(np.float32), mean, std
 
 
-class ProsodyProbe(torch.nn.Module):
-    """The model's audio path (encoder, projector) with a linear read-out of the time-averaged audio tokens."""
+def _stats(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the mean of an all-NaN column: replaced right below
+        mean = np.nanmean(raw, axis=0)
+        std = np.nanstd(raw, axis=0)
+    std[~np.isfinite(std) | (std < 1e-6)] = 1.0
+    mean[~np.isfinite(mean)] = 0.0
+    return mean, std
 
-    def __init__(self, model, n_targets: int):
+
+# --------------------------------------------------------------------------------------------------------------------
+# Frame-level targets
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FrameMeasures:
+    """A clip's prosody on the analysis grid (10 ms), as the prosody stage measures it."""
+
+    f0_times: np.ndarray  # s
+    f0: np.ndarray  # Hz, NaN where unvoiced or outside speech
+    energy_db: np.ndarray  # per 10 ms frame
+    speech: np.ndarray  # bool per 10 ms frame
+    nuclei: np.ndarray  # times (s) of syllable nuclei
+
+
+def measure_frames(samples: np.ndarray, sr: int, speaker_median: float | None = None) -> FrameMeasures:
+    """Pitch track, frame energy, voice activity and syllable nuclei of one clip, with the prosody stage's
+    functions and default settings (so that the warm-up teaches the measurements the labels come from)."""
+    from emotionthinker.config import ProsodyConfig
+    from emotionthinker.prosody.energy import voice_activity
+    from emotionthinker.prosody.pitch import track
+    from emotionthinker.prosody.rate import syllable_nuclei
+
+    cfg = ProsodyConfig()
+    act = voice_activity(samples, sr, hop_s=ANALYSIS_HOP_S)
+    pt = track(samples, sr, ANALYSIS_HOP_S, cfg.f0_floor, cfg.f0_ceiling, speaker_median,
+               tuple(cfg.speaker_range_octaves), act.speech, ANALYSIS_HOP_S)  # fmt: skip
+    voiced = np.zeros(len(act.speech), dtype=bool)
+    voiced[np.clip(np.round(pt.times[pt.voiced] / ANALYSIS_HOP_S).astype(int), 0, len(voiced) - 1)] = True
+    reliable = voiced.sum() * ANALYSIS_HOP_S >= cfg.min_voiced_s
+    nuclei = syllable_nuclei(samples, sr, voiced if reliable else None, hop_s=ANALYSIS_HOP_S)
+    return FrameMeasures(pt.times, pt.f0, act.frame_db, act.speech, nuclei)
+
+
+def frame_targets(m: FrameMeasures, token_s: float, n_tokens: int, semitones: float = 0.0, gain_db: float = 0.0):
+    """Per audio token of ``token_s`` seconds, the columns of ``FRAME_TARGETS`` (NaN past the clip's end, and F0
+    NaN on a token with no voiced frame), for the clip resampled by ``semitones`` and ``gain_db`` louder.
+
+    >>> m = FrameMeasures(f0_times=np.array([0.005, 0.015, 0.025]), f0=np.array([100.0, np.nan, 200.0]),
+    ...                   energy_db=np.array([-20.0, -20.0, -30.0, -30.0]), speech=np.array([True, True, True, False]),
+    ...                   nuclei=np.array([0.025]))
+    >>> frame_targets(m, 0.02, 3).astype(float).round(2).tolist()  # 20 ms tokens of two 10 ms frames, then none
+    [[6.64, 0.5, -20.0, 0.0, 1.0], [7.64, 1.0, -30.0, 1.0, 0.5], [nan, nan, nan, nan, nan]]
+    """
+    factor = 2 ** (semitones / 12)
+    out = np.full((n_tokens, len(FRAME_TARGETS)), np.nan, dtype=np.float32)
+    frame_t = np.arange(len(m.energy_db)) * ANALYSIS_HOP_S / factor
+    e_tok = (frame_t // token_s).astype(int)
+    f_tok = (m.f0_times / factor // token_s).astype(int)
+    n_tok = (m.nuclei / factor // token_s).astype(int)
+    for i in range(min(n_tokens, int(e_tok.max(initial=-1)) + 1)):
+        frames = e_tok == i
+        if not frames.any():
+            continue
+        pitch = m.f0[f_tok == i]
+        voiced = pitch[np.isfinite(pitch)]
+        out[i, 0] = math.log2(float(np.median(voiced)) * factor) if len(voiced) else math.nan
+        out[i, 1] = len(voiced) / max(len(pitch), 1)
+        out[i, 2] = float(m.energy_db[frames].mean()) + gain_db
+        out[i, 3] = float((n_tok == i).sum())
+        out[i, 4] = float(m.speech[frames].mean())
+    return out
+
+
+def split_pair(samples: np.ndarray, sr: int, min_pause_s: float = 0.2) -> tuple[np.ndarray, np.ndarray] | None:
+    """The two halves of a contrastive pair, cut at the longest run of digital silence (constant samples: loading
+    removes the DC, which shifts the silence off zero) of at least ``min_pause_s`` between the first and last fifth;
+    None when there is none.
+
+    >>> tone = np.sin(np.arange(1, 101) / 3)
+    >>> x = np.concatenate([tone, np.zeros(50), tone[:80]]).astype(np.float32)
+    >>> [len(h) for h in split_pair(x, 100, 0.3)]
+    [100, 80]
+    """
+    quiet = np.abs(np.diff(samples, prepend=samples[:1])) < 1e-7
+    edges = np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    inner = [(e - s, s, e) for s, e in zip(starts, ends, strict=True)
+             if s > len(samples) / 5 and e < len(samples) * 4 / 5 and e - s >= min_pause_s * sr]  # fmt: skip
+    if not inner:
+        return None
+    _, start, end = max(inner)
+    return samples[: start - 1], samples[end:]  # the first silent sample still differs from the sound before it
+
+
+def pair_deltas(samples: np.ndarray, sr: int) -> dict | None:
+    """How the second half of a contrastive pair differs from the first: ``PAIR_TARGETS`` (log2 of the F0 ratio,
+    natural log of the rate ratio, level difference in dB), measured with the prosody stage's functions; None for
+    audio that is not two halves, a delta None where a half lacks the measurement. The rate is syllable nuclei per
+    second of speech (the halves are cut to the same length, so the faster one holds more words, and only counting
+    them tells); on the default corpus its sign agreed with the tempo change in 87% of train pairs."""
+    from emotionthinker.prosody.energy import levels, voice_activity
+
+    halves = split_pair(samples, sr)
+    if halves is None:
+        return None
+    measured = []
+    for half in halves:
+        m = measure_frames(half, sr)
+        act = voice_activity(half, sr, hop_s=ANALYSIS_HOP_S)
+        voiced = m.f0[np.isfinite(m.f0)]
+        f0 = float(np.median(voiced)) if len(voiced) >= 10 else None
+        rate = len(m.nuclei) / act.speech_s if act.speech_s > 0 and len(m.nuclei) else None
+        measured.append((f0, rate, levels(half, sr, act)["active_level_dbfs"]))
+    (f1, r1, d1), (f2, r2, d2) = measured
+    return {
+        "pair_delta_log2_f0": math.log2(f2 / f1) if f1 and f2 else None,
+        "pair_delta_log_rate": math.log(r2 / r1) if r1 and r2 else None,
+        "pair_delta_db": d2 - d1 if d1 is not None and d2 is not None else None,
+    }
+
+
+def resample(samples: np.ndarray, semitones: float, gain_db: float = 0.0) -> np.ndarray:
+    """The clip played ``2 ** (semitones / 12)`` times faster (pitch and tempo up together) and ``gain_db`` louder."""
+    import soxr
+
+    x = samples
+    if semitones:
+        x = soxr.resample(x, 16000 * 2 ** (semitones / 12), 16000)
+    return np.clip(x * 10 ** (gain_db / 20), -1.0, 1.0).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The probe and its training
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class ProsodyProbe(torch.nn.Module):
+    """The model's audio path (encoder, projector) with linear read-outs: of the time-averaged audio tokens (clip
+    targets) and of every token (frame targets)."""
+
+    def __init__(self, model, n_targets: int, n_frame_targets: int = len(FRAME_TARGETS)):
         super().__init__()
         self.tower = model.model.audio_tower
         self.projector = model.model.multi_modal_projector
-        self.head = torch.nn.Linear(model.config.text_config.hidden_size, n_targets)
+        hidden = model.config.text_config.hidden_size
+        self.head = torch.nn.Linear(hidden, n_targets)
+        self.frame_head = torch.nn.Linear(hidden, n_frame_targets)
 
-    def forward(self, input_features: torch.Tensor, feature_attention_mask: torch.Tensor) -> torch.Tensor:
+    def tokens(self, input_features: torch.Tensor, feature_attention_mask: torch.Tensor):
+        """The audio tokens the language model reads, ``(batch, tokens, hidden)``, and each clip's token count."""
         from transformers.masking_utils import create_bidirectional_mask
 
         feat_lengths, out_lengths = self.tower._get_feat_extract_output_lengths(feature_attention_mask.sum(-1))
@@ -76,71 +307,147 @@ class ProsodyProbe(torch.nn.Module):
         attn = create_bidirectional_mask(
             config=self.tower.config, inputs_embeds=torch.zeros(batch, steps, 1), attention_mask=mask2d
         )
-        hidden = self.projector(self.tower(input_features, attention_mask=attn).last_hidden_state)
-        valid = (torch.arange(hidden.shape[1])[None, :] < out_lengths[:, None]).unsqueeze(-1).to(hidden.dtype)
+        return self.projector(self.tower(input_features, attention_mask=attn).last_hidden_state), out_lengths
+
+    def forward(self, input_features: torch.Tensor, feature_attention_mask: torch.Tensor):
+        hidden, lengths = self.tokens(input_features, feature_attention_mask)
+        valid = (torch.arange(hidden.shape[1])[None, :] < lengths[:, None]).unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * valid).sum(1) / valid.sum(1).clamp(min=1.0)
-        return self.head(pooled)
+        return self.head(pooled), self.frame_head(hidden)
+
+
+def _masked_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    known = torch.isfinite(target)
+    return ((pred - torch.nan_to_num(target)) ** 2 * known).sum() / known.sum().clamp(min=1)
+
+
+@dataclass
+class WarmupData:
+    """Features and targets of every (clip, variant) the warm-up trains on."""
+
+    input_features: torch.Tensor  # float16, (n, mels, frames)
+    attention_mask: torch.Tensor
+    clip_targets: torch.Tensor  # z-scored, NaN = unknown
+    frame_targets: torch.Tensor  # z-scored, NaN = unknown
+    clips: int
+
+
+def prepare(
+    clips: Sequence[tuple[str, dict | None]],
+    processor,
+    repo_root: Path,
+    shifts_st: Sequence[float] = (0.0,),
+    gains_db: Sequence[float] = (0.0,),
+    progress: bool = True,
+) -> WarmupData:
+    """Measure every clip's frames once, then build the features and targets of each variant (shift x gain).
+
+    ``clips`` are (audio_path, features row) pairs; a clip without a row (a contrastive pair's audio) is measured
+    here: its frames, and how its second half differs from its first (:func:`pair_deltas`, which resampling and gain
+    leave unchanged)."""
+    from tqdm.auto import tqdm
+
+    from emotionthinker.audio import load
+    from emotionthinker.model.audio import FRAMES_PER_POSITION
+
+    fe = processor.feature_extractor
+    token_s = fe.hop_length * FRAMES_PER_POSITION * 2 / fe.sampling_rate  # conv stride 2, then pooling 2
+    n_tokens = fe.nb_max_frames // (FRAMES_PER_POSITION * 2)
+    rows, frames, feats, masks, originals = [], [], [], [], []
+    for path, row in tqdm(clips, desc="audio warm-up: measuring", unit="clip", disable=not progress):
+        x = load(Path(repo_root) / path, fe.sampling_rate)
+        m = measure_frames(x, fe.sampling_rate, (row or {}).get("speaker_f0_median_hz"))
+        variants = [(s, g) for s in shifts_st for g in gains_db]
+        audio = [resample(x, s, g)[: fe.n_samples] for s, g in variants]
+        f = fe(audio, sampling_rate=fe.sampling_rate, return_attention_mask=True, padding="max_length",
+               return_tensors="pt")  # fmt: skip
+        feats.append(f["input_features"].to(torch.float16))
+        masks.append(f["attention_mask"])
+        originals.append(row)
+        if row is None:
+            row = pair_deltas(x, fe.sampling_rate)
+        for s, g in variants:
+            rows.append(shifted(row, s, g))
+            frames.append(frame_targets(m, token_s, n_tokens, s, g))
+    clip_y, _, _ = target_matrix(add_relative(rows, originals))
+    frame_y = np.stack(frames)
+    mean, std = _stats(frame_y.reshape(-1, frame_y.shape[-1]).astype(np.float64))
+    frame_y = ((frame_y - mean) / std).astype(np.float32)
+    return WarmupData(torch.cat(feats), torch.cat(masks), torch.from_numpy(clip_y), torch.from_numpy(frame_y),
+                      len(clips))  # fmt: skip
 
 
 def warm_up_audio(
     model,
     processor,
-    clips: Sequence[tuple[str, dict]],
+    clips: Sequence[tuple[str, dict | None]],
     repo_root: Path,
     epochs: float,
     learning_rate: float,
     batch_size: int,
     seed: int = 0,
+    shifts_st: Sequence[float] = (0.0,),
+    gains_db: Sequence[float] = (0.0,),
+    frame_weight: float = 1.0,
+    progress: bool = True,
 ) -> dict:
-    """Train ``model``'s audio encoder and projector in place on ``clips`` ((audio_path, features row) pairs).
+    """Train ``model``'s audio encoder and projector in place on ``clips`` ((audio_path, features row or None)), each
+    heard at every shift and gain; the loss is the clip targets' MSE plus ``frame_weight`` times the frame targets'.
 
-    Returns the loss before and after and the time taken. Stops early (with a log line) if the loss is not finite.
+    Returns the losses before and after and the time taken. Stops early (with a log line) if the loss is not finite.
     """
     from tqdm.auto import tqdm
 
-    from emotionthinker.audio import load
-
     if not clips:
         raise ValueError("audio warm-up: no train clips with measured features (data/features.jsonl)")
-    targets, _, _ = target_matrix([f for _, f in clips])
-    probe = ProsodyProbe(model, targets.shape[1])
+    started = time.perf_counter()
+    torch.manual_seed(seed)
+    data = prepare(clips, processor, repo_root, shifts_st, gains_db, progress)
+    measured = time.perf_counter() - started
+    n = len(data.clip_targets)
+    probe = ProsodyProbe(model, data.clip_targets.shape[1], data.frame_targets.shape[2])
+    dtype = next(model.parameters()).dtype
     params = [p for p in probe.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
     rng = np.random.default_rng(seed)
-    fe = processor.feature_extractor
-    # log-mel features once for all clips (the extractor is the slow part of a step)
-    feats = fe([load(Path(repo_root) / p, fe.sampling_rate) for p, _ in clips], sampling_rate=fe.sampling_rate,
-               return_attention_mask=True, padding="max_length", return_tensors="pt")  # fmt: skip
-    steps = max(1, math.ceil(epochs * len(clips) / batch_size))
+    steps = max(1, math.ceil(epochs * n / batch_size))
+    warm = max(1, steps // 20)
     order: list[int] = []
-    losses: list[float] = []
-    started = time.perf_counter()
+    clip_losses: list[float] = []
+    frame_losses: list[float] = []
     probe.train()
-    for step in tqdm(range(steps), desc="audio warm-up", unit="step"):
+    for step in tqdm(range(steps), desc="audio warm-up", unit="step", disable=not progress):
         if len(order) < batch_size:
-            order += rng.permutation(len(clips)).tolist()
+            order += rng.permutation(n).tolist()
         idx, order = order[:batch_size], order[batch_size:]
-        y = torch.from_numpy(targets[idx])
-        known = torch.isfinite(y)
-        pred = probe(feats["input_features"][idx], feats["attention_mask"][idx])
-        loss = ((pred - torch.nan_to_num(y)) ** 2 * known).sum() / known.sum().clamp(min=1)
+        clip_pred, frame_pred = probe(data.input_features[idx].to(dtype), data.attention_mask[idx])
+        frame_y = data.frame_targets[idx]
+        width = min(frame_pred.shape[1], frame_y.shape[1])
+        clip_loss = _masked_mse(clip_pred, data.clip_targets[idx])
+        frame_loss = _masked_mse(frame_pred[:, :width], frame_y[:, :width])
+        loss = clip_loss + frame_weight * frame_loss
         if not torch.isfinite(loss):
             logger.warning("audio warm-up: loss is %s at step %d; stopping it there", loss.item(), step)
             break
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
-        lr = learning_rate * 0.5 * (1 + math.cos(math.pi * step / steps))  # cosine to zero
+        lr = learning_rate * min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * step / steps))
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.step()
-        losses.append(loss.item())
-    window = max(1, len(losses) // 10)
+        clip_losses.append(clip_loss.item())
+        frame_losses.append(frame_loss.item())
+    window = max(1, len(clip_losses) // 10)
     result = {
-        "clips": len(clips),
-        "steps": len(losses),
-        "loss_first": round(float(np.mean(losses[:window])), 4),
-        "loss_last": round(float(np.mean(losses[-window:])), 4),
+        "clips": data.clips,
+        "examples": n,
+        "steps": len(clip_losses),
+        "loss_first": round(float(np.mean(clip_losses[:window])), 4),
+        "loss_last": round(float(np.mean(clip_losses[-window:])), 4),
+        "frame_loss_first": round(float(np.mean(frame_losses[:window])), 4),
+        "frame_loss_last": round(float(np.mean(frame_losses[-window:])), 4),
+        "measure_seconds": round(measured, 1),
         "seconds": round(time.perf_counter() - started, 1),
     }
     logger.info("audio warm-up: %s", result)

@@ -26,7 +26,7 @@ import pandas as pd
 import soundfile as sf
 
 from emotionthinker.annotate.degrade import DEGRADATIONS
-from emotionthinker.annotate.tasks import HALVES, INTONATIONS, LEVELS
+from emotionthinker.annotate.tasks import HALVES, LEVELS, OPTIONS
 from emotionthinker.config import AudioLimits, ValidateConfig
 from emotionthinker.config.validate import CHECKS
 from emotionthinker.corpora.ingest import MANIFEST_FIELDS
@@ -41,13 +41,7 @@ SPLITS = ("train", "val", "test")
 RM_SPLITS = ("train", "val")
 FEATURE_STATUS = ("ok", "insufficient_voiced", "too_short", "error")
 # answer vocabulary of each closed SFT task; stress and caption answers are free text
-TASK_ANSWERS: dict[str, tuple[str, ...]] = {
-    "pitch": LEVELS,
-    "energy": LEVELS,
-    "speed": LEVELS,
-    "intonation": INTONATIONS,
-    "contrastive": HALVES,
-}
+TASK_ANSWERS: dict[str, tuple[str, ...]] = {**OPTIONS, "contrastive": HALVES}
 OPEN_TASKS = ("stress", "caption")
 NUMBER = ["int", "float", "int64", "float64", "int32", "float32"]
 STR = ["str"]
