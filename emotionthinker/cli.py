@@ -15,6 +15,10 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+# the stages whose figures `summary` prints, in pipeline order
+STAGES = ("ingest", "prosody", "annotate", "validate", "sft", "reward_model", "grpo@grpo", "grpo@grpo_ptr", "evaluate",
+          "promote")  # fmt: skip
+
 app = typer.Typer(
     help="EmotionThinker: prosody-aware explainable speech emotion reasoning, from corpora to a served model.\n\n"
     "The full pipeline runs with `dvc repro` (or `make run`); these commands run single steps.",
@@ -196,30 +200,19 @@ def summary(
 ) -> None:
     """Print the key figures of the last run, stage by stage (what `make run` shows at the end)."""
 
-    def load(name: str) -> dict | None:
-        path = metrics_dir / f"{name}.json"
-        return json.loads(path.read_text()) if path.exists() else None
+    from emotionthinker.summary import stage_figures
 
     table = Table(title="EmotionThinker: last run", show_lines=False)
     table.add_column("stage")
     table.add_column("figures")
-    if m := load("ingest"):
-        table.add_row("ingest", f"{m['clips']} clips ({m['hours']:.2f} h), split {m['split']}, quarantined "
-                      f"{m['quarantined']} {m['quarantined_by_reason'] or ''}")  # fmt: skip
-    if m := load("prosody"):
-        stress = m.get("stress_vs_known") or {}
-        table.add_row("prosody", f"status {m['label_counts']['status']}; F0 median by gender (Hz) "
-                      f"{ {g: v['p50'] for g, v in m['f0_by_gender_hz'].items()} }"
-                      + (f"; stress F1 vs known emphasis {stress['f1']}" if stress else ""))  # fmt: skip
-    if m := load("annotate"):
-        cot = m["emotioncot"]
-        table.add_row("annotate", f"{cot['records']} EmotionCoT records, {cot['words']['median']} words median, "
-                      f"distinct 4-grams {cot['distinct_4gram_ratio_1000']}; judge means {cot['judge_mean']}; "
-                      f"tasks {m['sft_tasks']}; {m['rm']['records']} reward-model records")  # fmt: skip
-    if m := load("validation"):
-        table.add_row("validate", json.dumps({k: v for k, v in m.items() if not isinstance(v, (dict, list))}))
+    for stage in STAGES:
+        if (line := stage_figures(stage, metrics_dir)) is not None:
+            table.add_row(stage, line)
     Console(soft_wrap=False).print(table)
-    console.print("Details: metrics/*.json, plots/calibration.png, data/quarantine.jsonl; `dvc metrics show --json`")
+    console.print(
+        "Details: reports/leaderboard.md, metrics/*.json, plots/, data/quarantine.jsonl; "
+        "`dvc metrics show`, `dvc plots show`"
+    )
 
 
 @app.command()

@@ -45,7 +45,7 @@ def _load(params: Path, manifest: Path, labels: Path) -> tuple[AnnotateConfig, L
 
 def main(params: Path, manifest: Path, labels: Path, out_dir: Path, metrics: Path) -> dict:
     cfg, label_cfg, clips, facts = _load(params, manifest, labels)
-    label_set = list(label_cfg.set) + [x for x in label_cfg.extra if x not in label_cfg.set]
+    label_set = label_cfg.names
 
     if cfg.writer == "llm":
         endpoint = EndpointConfig(**cfg.llm.model_dump())

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from emotionthinker.config import DataConfig, load_yaml
 from emotionthinker.corpora.ingest import IngestError, ingest
+from emotionthinker.corpora.sources import sources_fingerprint
 from emotionthinker.records import write_jsonl
 
 log = logging.getLogger("stages.ingest")
@@ -48,6 +49,8 @@ def main(
     write_jsonl(out_dir / "manifest.jsonl", result.manifest)
     write_jsonl(out_dir / "quarantine.jsonl", result.quarantine)
     (out_dir / "synth").mkdir(parents=True, exist_ok=True)  # a declared output, empty without a synthetic corpus
+    # what the corpora on disk looked like, so that scheduled retraining can tell when they change (flows/retrain.py)
+    result.metrics["sources"] = sources_fingerprint(cfg, Path.cwd())
     metrics.parent.mkdir(parents=True, exist_ok=True)
     metrics.write_text(json.dumps(result.metrics, indent=2) + "\n")
     m = result.metrics

@@ -47,8 +47,7 @@ def main(
     raw = load_yaml(params)
     cfg = SFTConfig.model_validate(raw.get("sft") or {})
     model_cfg = ModelConfig.model_validate(raw.get("model") or {})
-    labels_cfg = LabelsConfig.model_validate((raw.get("data") or {}).get("labels") or {})
-    labels = list(labels_cfg.set) + [x for x in labels_cfg.extra if x not in labels_cfg.set]
+    labels = LabelsConfig.from_params(raw).names
     result, rows, preds = run_sft(cfg, model_cfg, labels, data_dir, out, work_dir, repo_root=Path.cwd())
     for path in (metrics, curve, plot):
         path.parent.mkdir(parents=True, exist_ok=True)

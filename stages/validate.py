@@ -42,7 +42,7 @@ def main(
     data = raw.get("data") or {}
     labels_cfg = LabelsConfig.model_validate(data.get("labels") or {})
     audio = AudioLimits.model_validate(data.get("audio") or {})
-    labels = list(labels_cfg.set) + [x for x in labels_cfg.extra if x not in labels_cfg.set]
+    labels = labels_cfg.names
     inputs = load_inputs(data_dir)
     suites = build_suites(inputs, cfg, labels, audio, Path(root) if root else Path.cwd())
     results = run_suites(suites, gx_dir, report_dir, cfg.sample_rows)

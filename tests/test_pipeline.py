@@ -1,7 +1,8 @@
-"""The DVC pipeline end to end on a small synthetic corpus, in a temporary copy of the repository.
+"""The pipeline end to end through its Prefect flow on the micro profile, in a temporary copy of the repository.
 
-Checks the contracts between stages (every clip flows from the manifest to labels to EmotionCoT records)
-and that a second ``dvc repro`` with nothing changed does nothing.
+Checks the contracts between stages (every clip flows from the manifest to labels to EmotionCoT records, models,
+the leaderboard and the BentoML store), that a second run with nothing changed runs nothing, that a params change
+reruns only what depends on it, and that a failing stage fails the flow with its own error.
 """
 
 import json
@@ -9,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -23,16 +25,19 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 
 
-def _run(cmd, cwd):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+def _env(root: Path) -> dict:
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            "PREFECT_HOME": str(root / ".prefect"), "BENTOML_HOME": str(root / "bento")}  # fmt: skip
+
+
+def _run(cmd, cwd, ok: bool = True):
+    proc = subprocess.run(cmd, cwd=cwd, env=_env(cwd), capture_output=True, text=True, timeout=900)
+    if ok:
+        assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc
 
 
-MICRO_MODEL = {"vocab_size": 600, "text_layers": 1, "hidden_size": 64, "heads": 2, "kv_heads": 1,
-               "intermediate_size": 128, "audio_layers": 1, "audio_d_model": 64, "audio_heads": 2,
-               "audio_ffn_dim": 128}  # fmt: skip
+FLOW = [sys.executable, "-m", "flows.pipeline"]
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +48,11 @@ def repo(tmp_path_factory):
         if (REPO / f).is_file() and not f.startswith(("data/", "metrics/", "plots/")) and f != "dvc.lock":
             (root / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / f, root / f)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["data"]["corpora"][0]["options"].update(speakers=4, neutral_sentences=1, laden_sentences=1)
-    params["prosody"]["min_group"] = 5
-    params["model"].update(MICRO_MODEL)
-    phase = {"epochs": 0.5, "learning_rate": 1e-3, "batch_size": 8}
-    params["sft"].update(prosody=phase, cold_start=phase, save_steps=1000, audio_warmup={"epochs": 1.0})
-    params["sft"]["eval"].update(max_per_task=4, free_text_max_new_tokens=8, cot_max_new_tokens=24)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _run(["git", "init", "-q"], root)
-    _run(["dvc", "repro"], root)
+    started = time.perf_counter()
+    out = _run([*FLOW, "--profile", "micro", "--set", f"promote.store={root / 'bento'}"], root)
+    assert time.perf_counter() - started < 600, "the micro pipeline should finish within 10 minutes"
+    assert "train-pipeline completed; ran ingest, prosody, annotate, validate, sft" in out.stdout
     return root
 
 
@@ -83,13 +83,52 @@ def test_every_stage_produced_its_outputs_and_they_agree(repo):
     sft = json.loads((repo / "metrics" / "sft.json").read_text())
     assert sft["data"]["cold_start_cot"] == len(cot["train"]) and (repo / "models" / "base" / "config.json").exists()
     assert set(sft["eval"]) == {*tasks, "emotion_cot"} and sft["phases"]["prosody"]["steps"] > 0
+    rm_metrics = json.loads((repo / "metrics" / "reward_model.json").read_text())
+    assert rm_metrics["training"]["steps"] > 0 and (repo / "models" / "reward" / "reward_config.json").exists()
+    for variant in ("grpo", "grpo_ptr"):
+        g = json.loads((repo / "metrics" / f"{variant}.json").read_text())
+        assert g["training"]["steps"] == 2 and g["val"]["after"]["clips"] == 4
+        assert (repo / "models" / variant / "config.json").exists() and (repo / "plots" / f"{variant}.csv").exists()
+    ev = json.loads((repo / "metrics" / "eval.json").read_text())
+    assert set(ev["candidates"]) == {"sft", "grpo", "grpo_ptr"} and ev["data"]["clips"] == len(cot["test"])
+    assert 0.0 <= ev["baseline"]["uar"] <= 1.0 and (repo / "plots" / "confusion_grpo_ptr.png").exists()
+    assert "| baseline |" in (repo / "reports" / "leaderboard.md").read_text()
+    promoted = json.loads((repo / "metrics" / "promote.json").read_text())
+    assert promoted["decision"] == "promoted" and promoted["served"].startswith("emotionthinker:")
 
 
-def test_a_second_repro_does_nothing(repo):
+def test_a_second_run_runs_nothing(repo):
+    assert "ran nothing (all up to date)" in _run(FLOW, repo).stdout
     out = _run(["dvc", "repro"], repo).stdout
     assert "Data and pipelines are up to date" in out
-    for stage in ("ingest", "prosody", "annotate", "validate", "sft"):
+    for stage in ("ingest", "prosody", "annotate", "validate", "sft", "reward_model", "grpo@grpo_ptr", "grpo@grpo",
+                  "evaluate", "promote"):  # fmt: skip
         assert f"Stage '{stage}' didn't change, skipping" in out
+
+
+def test_changing_a_grpo_param_makes_only_the_grpo_stages_stale(repo):
+    """evaluate and promote then rerun because the grpo models they read changed; no data or SFT stage reruns."""
+    params_file = repo / "params.yaml"
+    before = params_file.read_text()
+    params = yaml.safe_load(before)
+    params["grpo"]["learning_rate"] = 3e-5
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        stale = json.loads(_run(["dvc", "status", "--json"], repo).stdout)
+    finally:
+        params_file.write_text(before)
+    assert set(stale) == {"grpo@grpo_ptr", "grpo@grpo"}
+
+
+def test_a_failing_stage_fails_the_flow_with_its_own_error(repo):
+    params_file = repo / "params.yaml"
+    before = params_file.read_text()
+    try:
+        out = _run([*FLOW, "--stage", "sft", "--set", "sft.prosody.epochs=-1"], repo, ok=False)
+    finally:
+        params_file.write_text(before)
+    assert out.returncode == 1
+    assert "stage sft failed" in out.stderr and "prosody.epochs" in out.stderr  # the stage's own message
 
 
 def test_changing_an_annotate_param_reruns_only_annotate(repo):

@@ -47,6 +47,16 @@ class LabelsConfig(Strict):
     set: tuple[str, ...] = Field(DEFAULT_LABELS, description="Canonical labels, in prompt order.")
     extra: tuple[str, ...] = Field((), description="Labels outside the set that are kept verbatim instead of dropped.")
 
+    @property
+    def names(self) -> list[str]:
+        """Every label a model may answer: the set, then the extra labels not already in it."""
+        return list(self.set) + [x for x in self.extra if x not in self.set]
+
+    @classmethod
+    def from_params(cls, raw: dict) -> LabelsConfig:
+        """The ``data.labels`` section of a params dict (defaults when absent)."""
+        return cls.model_validate((raw.get("data") or {}).get("labels") or {})
+
 
 class AudioLimits(Strict):
     sample_rate: int = Field(16000, description="Rate every clip is resampled to.")

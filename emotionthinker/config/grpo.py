@@ -7,7 +7,8 @@ into the trainer's ``GRPOPTRConfig``.
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -60,10 +61,32 @@ class GRPOStageConfig(Strict):
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward (large backbones).")
     save_steps: int = Field(50, ge=1, description="Checkpoint every N optimizer steps; a rerun resumes from the last.")
     save_total_limit: int = Field(2, ge=1, description="Checkpoints kept.")
-    logging_steps: int = Field(1, ge=1, description="Rows of plots/grpo.csv every N optimizer steps.")
+    logging_steps: int = Field(1, ge=1, description="Rows of plots/<variant>.csv every N optimizer steps.")
+    deepspeed: Path | None = Field(
+        None, description="DeepSpeed JSON (configs/deepspeed/zero2.json or zero3.json) for GPU runs under accelerate."
+    )
+    threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = torch's default.")
+    eval_clips: int = Field(0, ge=0, description="Val clips answered before and after training; 0 = all.")
+    eval_batch_size: int = Field(16, ge=1, description="Clips per generation batch in that evaluation.")
+    variants: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: {"grpo_ptr": {}},
+        description="Named runs, each the settings it changes from the ones above; dvc.yaml trains one stage per "
+        "name. The paper's ablations: plain GRPO {alpha_reasoning: 0}, without trust {trust: false}, without the "
+        "schedule {progressive: false}, the judge instead of the reward model {reasoning_reward: judge}.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> GRPOStageConfig:
+        for name, changes in self.variants.items():
+            if not name or not all(c.isalnum() or c in "_-" for c in name):
+                raise ValueError(f"grpo.variants: name {name!r} must be letters, digits, _ and -")
+            unknown = sorted(k for k in changes if k not in type(self).model_fields or k == "variants")
+            if unknown:
+                raise ValueError(f"grpo.variants.{name}: unknown setting(s) {unknown}; use keys of the grpo section")
+        if self.deepspeed is not None and self.deepspeed.suffix != ".json":
+            raise ValueError(
+                f"grpo.deepspeed: '{self.deepspeed}' is not a .json DeepSpeed config (configs/deepspeed/)"
+            )
         completions = self.prompts_per_step * self.num_generations
         if completions % self.grad_accum:
             raise ValueError(
@@ -76,3 +99,16 @@ class GRPOStageConfig(Strict):
     def per_device_batch_size(self) -> int:
         """Completions per micro-batch (TRL's per_device_train_batch_size)."""
         return self.prompts_per_step * self.num_generations // self.grad_accum
+
+
+def variant_config(section: dict[str, Any], name: str) -> GRPOStageConfig:
+    """The settings of the variant ``name``: the grpo section with the variant's changes applied, validated.
+
+    >>> variant_config({"beta": 0.1, "variants": {"plain": {"alpha_reasoning": 0}}}, "plain").alpha_reasoning
+    0.0
+    """
+    whole = GRPOStageConfig.model_validate(section)
+    if name not in whole.variants:
+        raise ValueError(f"grpo variant '{name}' is not in grpo.variants ({', '.join(whole.variants)}); add it there")
+    base = {k: v for k, v in section.items() if k != "variants"}
+    return GRPOStageConfig.model_validate({**base, **whole.variants[name], "variants": {name: whole.variants[name]}})

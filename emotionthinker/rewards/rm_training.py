@@ -37,8 +37,8 @@ from emotionthinker.rewards.reward_model import (
 )
 from emotionthinker.rewards.rm_inputs import completion_text, context_text, encode
 from emotionthinker.rewards.rm_metrics import GOLD, evaluate_scores
+from emotionthinker.training.checkpoints import last_checkpoint, prepare_work_dir, source_hash
 from emotionthinker.training.run import precision_flags
-from emotionthinker.training.sft import last_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -333,27 +333,18 @@ def init_model(cfg: RewardModelConfig, train_rows: Sequence[Mapping], work_dir: 
 
 # --------------------------------------------------------------------------------------------- training
 def fingerprint(cfg: RewardModelConfig, train_rows: Sequence[Mapping], val_rows: Sequence[Mapping]) -> str:
-    """SHA-1 of the config and the rows: a resume must match it. Settings that do not change the trained model
-    (``threads``) are left out."""
+    """SHA-1 of the config, the rows and the reward package's code: a resume must match it. Settings that do not
+    change the trained model (``threads``) are left out."""
+    import emotionthinker.rewards
+
     h = hashlib.sha1()
+    h.update(source_hash(emotionthinker.rewards).encode())
     h.update(cfg.model_dump_json(exclude={"threads"}).encode())
     for rows in (train_rows, val_rows):
         h.update(b"\x00")
         for r in rows:
             h.update(json.dumps(r, sort_keys=True, ensure_ascii=False, default=str).encode())
     return h.hexdigest()
-
-
-def prepare_work_dir(work_dir: Path, fp: str) -> None:
-    """Clear ``work_dir`` when it holds work of another fingerprint, then record ``fp`` there."""
-    work_dir = Path(work_dir)
-    fp_file = work_dir / "fingerprint.json"
-    if work_dir.exists() and (not fp_file.exists() or json.loads(fp_file.read_text()).get("fingerprint") != fp):
-        if any(work_dir.iterdir()):
-            logger.info("params or data changed since the work in %s: starting from scratch", work_dir)
-        shutil.rmtree(work_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    fp_file.write_text(json.dumps({"fingerprint": fp}) + "\n")
 
 
 def trainer_args(cfg: RewardModelConfig, output_dir: Path, n_val: int) -> TrainingArguments:

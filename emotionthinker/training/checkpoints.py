@@ -1,14 +1,45 @@
-"""Checkpoints of the training stages: find the last one, and load its weights so that a resume really resumes."""
+"""Checkpoints of the training stages: keep a work folder only for the run it belongs to, find the last checkpoint,
+and load its weights so that a resume really resumes."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
+import shutil
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def source_hash(*modules) -> str:
+    """SHA-1 over the source of the given modules (every .py file of a package): a resume after the code changed
+    would mix two versions of the training in one model, so the work folders' fingerprints include it."""
+    h = hashlib.sha1()
+    for module in modules:
+        root = Path(module.__file__)
+        files = sorted(root.parent.rglob("*.py")) if root.name == "__init__.py" else [root]
+        for f in files:
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def prepare_work_dir(work_dir: str | Path, fingerprint: str) -> bool:
+    """Clear ``work_dir`` when it holds work of another fingerprint (params, data or code changed), then record
+    ``fingerprint`` there; returns True when earlier work of this fingerprint is kept (a resume)."""
+    work_dir = Path(work_dir)
+    fp_file = work_dir / "fingerprint.json"
+    kept = fp_file.exists() and json.loads(fp_file.read_text()).get("fingerprint") == fingerprint
+    if work_dir.exists() and not kept and any(work_dir.iterdir()):
+        logger.info("params, data or code changed since the work in %s: starting from scratch", work_dir)
+        shutil.rmtree(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    fp_file.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
+    return kept
 
 
 def last_checkpoint(output_dir: str | Path) -> str | None:

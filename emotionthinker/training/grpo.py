@@ -636,6 +636,7 @@ def grpo_args(
         logging_steps=stage.logging_steps,
         report_to=[],
         use_cpu=not cuda,
+        deepspeed=str(stage.deepspeed) if stage.deepspeed else None,
     )
 
 

@@ -22,6 +22,7 @@ import torch
 from emotionthinker.config.model import ModelConfig
 from emotionthinker.config.sft import PhaseConfig, SFTConfig
 from emotionthinker.records import read_jsonl
+from emotionthinker.training.checkpoints import prepare_work_dir, source_hash
 from emotionthinker.training.data import COT_TASK, cap_per_task, fit_targets, sft_examples
 from emotionthinker.training.sft import EmotionSFTConfig, evaluate_tasks, majority_baseline, metric_name, train_sft
 from emotionthinker.training.warmup import warm_up_audio
@@ -36,10 +37,15 @@ NOT_TRAINING = {"eval", "save_steps", "save_total_limit", "logging_steps", "data
 
 
 def fingerprint(cfg: SFTConfig, model_cfg: ModelConfig, labels: Sequence[str], files: Sequence[Path]) -> str:
-    """SHA-1 over the training configs, the label set and the bytes of the input files: what a resume must match.
+    """SHA-1 over the training configs, the label set, the bytes of the input files and the code of the training and
+    model packages: what a resume must match.
 
     The evaluation settings are left out (an evaluation is redone, not the training, when they change)."""
+    import emotionthinker.model
+    import emotionthinker.training
+
     h = hashlib.sha1()
+    h.update(source_hash(emotionthinker.training, emotionthinker.model).encode())
     h.update(cfg.model_dump_json(exclude=NOT_TRAINING).encode())
     h.update(model_cfg.model_dump_json().encode())
     h.update(json.dumps(list(labels)).encode())
@@ -215,13 +221,7 @@ def run_sft(
     started = time.perf_counter()
     data_dir, out_dir, work_dir = Path(data_dir), Path(out_dir), Path(work_dir)
     files = input_files(data_dir, cfg.tasks)
-    fp = fingerprint(cfg, model_cfg, labels, files)
-    fp_file = work_dir / "fingerprint.json"
-    if fp_file.exists() and json.loads(fp_file.read_text()).get("fingerprint") != fp:
-        logger.info("params or data changed since the work in %s: starting from scratch", work_dir)
-        shutil.rmtree(work_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    fp_file.write_text(json.dumps({"fingerprint": fp}) + "\n")
+    prepare_work_dir(work_dir, fingerprint(cfg, model_cfg, labels, files))
 
     # data
     task_records = [r for t in cfg.tasks for r in read_jsonl(data_dir / "sft_tasks" / f"{t}.jsonl")]

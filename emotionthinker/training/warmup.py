@@ -69,25 +69,6 @@ def _value(row: dict, key: str, transform: str) -> float:
     return math.log2(v) if transform == "log2" and v > 0 else (math.nan if transform == "log2" else v)
 
 
-def shifted(row: dict | None, semitones: float, gain_db: float) -> dict | None:
-    """A features row as it reads for the clip resampled by ``semitones`` (pitch and tempo together) and
-    ``gain_db`` louder: F0 and the rates scale by ``2 ** (semitones / 12)``, the level moves by ``gain_db``, the rest
-    (ranges in semitones, shares, HNR, gender) stays.
-
-    >>> shifted({"f0_median_hz": 100.0, "speech_rate_syl_s": 4.0, "active_level_dbfs": -20.0}, 12, 6)
-    {'f0_median_hz': 200.0, 'speech_rate_syl_s': 8.0, 'active_level_dbfs': -14.0}
-    """
-    if row is None:
-        return None
-    out, factor = dict(row), 2 ** (semitones / 12)
-    for key in ("f0_median_hz", "articulation_rate_syl_s", "speech_rate_syl_s"):
-        if out.get(key) is not None:
-            out[key] = float(out[key]) * factor
-    if out.get("active_level_dbfs") is not None:
-        out["active_level_dbfs"] = float(out["active_level_dbfs"]) + gain_db
-    return out
-
-
 def add_relative(rows: Sequence[dict | None], reference: Sequence[dict | None]) -> list[dict | None]:
     """``rows`` with F0, level and articulation rate relative to the median of their group in ``reference`` (the
     unshifted train rows): F0 per (corpus, gender) in octaves, level per corpus in dB, rate per corpus as a log ratio.
@@ -269,16 +250,6 @@ def pair_deltas(samples: np.ndarray, sr: int) -> dict | None:
     }
 
 
-def resample(samples: np.ndarray, semitones: float, gain_db: float = 0.0) -> np.ndarray:
-    """The clip played ``2 ** (semitones / 12)`` times faster (pitch and tempo up together) and ``gain_db`` louder."""
-    import soxr
-
-    x = samples
-    if semitones:
-        x = soxr.resample(x, 16000 * 2 ** (semitones / 12), 16000)
-    return np.clip(x * 10 ** (gain_db / 20), -1.0, 1.0).astype(np.float32)
-
-
 # --------------------------------------------------------------------------------------------------------------------
 # The probe and its training
 # --------------------------------------------------------------------------------------------------------------------
@@ -349,6 +320,7 @@ def prepare(
 
     from emotionthinker.audio import load
     from emotionthinker.model.audio import FRAMES_PER_POSITION
+    from emotionthinker.training.augment import shift_audio, shifted
 
     fe = processor.feature_extractor
     token_s = fe.hop_length * FRAMES_PER_POSITION * 2 / fe.sampling_rate  # conv stride 2, then pooling 2
@@ -358,7 +330,7 @@ def prepare(
         x = load(Path(repo_root) / path, fe.sampling_rate)
         m = measure_frames(x, fe.sampling_rate, (row or {}).get("speaker_f0_median_hz"))
         variants = [(s, g) for s in shifts_st for g in gains_db]
-        audio = [resample(x, s, g)[: fe.n_samples] for s, g in variants]
+        audio = [shift_audio(x, s, g)[: fe.n_samples] for s, g in variants]
         f = fe(audio, sampling_rate=fe.sampling_rate, return_attention_mask=True, padding="max_length",
                return_tensors="pt")  # fmt: skip
         feats.append(f["input_features"].to(torch.float16))
