@@ -48,7 +48,7 @@ def split_fingerprint(clips, labels) -> str:
 
 def main(params: Path, data_dir: Path, reward_model: Path | None, metrics: Path, report: Path, plots_dir: Path,
          answers_dir: Path, repo_root: Path = Path(".")) -> dict:  # fmt: skip
-    from emotionthinker.evaluation.baseline import prosodic_vector, spectral_vector
+    from emotionthinker.evaluation.baseline import clip_vector
     from emotionthinker.evaluation.evaluate import baseline_metrics, evaluate_model, load_clips, summary_row
     from emotionthinker.evaluation.metrics import confusion
     from emotionthinker.evaluation.report import leaderboard, plot_confusion, write_confusion_csv
@@ -107,11 +107,9 @@ def main(params: Path, data_dir: Path, reward_model: Path | None, metrics: Path,
     train = [r for r in _read(data_dir / "manifest.jsonl", "ingest") if r["split"] == "train"]
     from emotionthinker.audio import load as load_audio
 
-    train_X = np.stack([np.concatenate([prosodic_vector(features.get(r["utt_id"])),
-                                        spectral_vector(load_audio(repo_root / r["audio_path"]), 16000)])
+    train_X = np.stack([clip_vector(features.get(r["utt_id"]), load_audio(repo_root / r["audio_path"]), 16000)
                         for r in train])  # fmt: skip
-    test_X = np.stack([np.concatenate([prosodic_vector(features.get(c.utt_id)), spectral_vector(c.samples, 16000)])
-                       for c in clips])  # fmt: skip
+    test_X = np.stack([clip_vector(features.get(c.utt_id), c.samples, 16000) for c in clips])
     base, pred = baseline_metrics(train_X, [r["emotion"] for r in train], clips, test_X, cfg.baseline_c)
     result["baseline"] = {k: base[k] for k in ("accuracy", "uar", "macro_f1", "per_emotion", "per_corpus")}
     write_confusion_csv(plots_dir / "confusion_baseline.csv", gold, pred)

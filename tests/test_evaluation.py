@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from emotionthinker.annotate.facts import Facts
-from emotionthinker.evaluation.baseline import ProsodyBaseline, prosodic_vector, spectral_vector
+from emotionthinker.evaluation.baseline import ProsodyBaseline, clip_vector, prosodic_vector
 from emotionthinker.evaluation.inference import Answer
 from emotionthinker.evaluation.metrics import (
     NO_ANSWER,
@@ -120,8 +120,7 @@ def test_baseline_learns_pitch_from_prosodic_and_spectral_statistics():
         high = i % 2 == 0
         f0 = (260.0 if high else 120.0) * 2 ** rng.normal(0, 0.1)
         x = tone(0.5, f0=f0, amp=0.2)
-        rows.append(np.concatenate([prosodic_vector({"f0_median_hz": f0, "f0_reliable": True}),
-                                    spectral_vector(x, 16000)]))  # fmt: skip
+        rows.append(clip_vector({"f0_median_hz": f0, "f0_reliable": True}, x, 16000))
         labels.append("happy" if high else "sad")
     X = np.stack(rows)
     model = ProsodyBaseline().fit(X[:40], labels[:40])

@@ -47,6 +47,11 @@ def spectral_vector(samples: np.ndarray, sr: int) -> np.ndarray:
     return np.concatenate([mfcc.mean(1), mfcc.std(1), delta.mean(1), delta.std(1)]).astype(np.float64)
 
 
+def clip_vector(features: Mapping | None, samples: np.ndarray, sr: int) -> np.ndarray:
+    """One clip's input to the baseline: its prosodic measurements (a features row), then its spectral statistics."""
+    return np.concatenate([prosodic_vector(features), spectral_vector(samples, sr)])
+
+
 class ProsodyBaseline:
     """Standardise (train statistics, missing values to the mean), then multinomial logistic regression."""
 
