@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from emotionthinker.annotate.facts import Facts, caption
+from emotionthinker.annotate.facts import Facts
 from emotionthinker.annotate.lexicon import claim_offsets
 from emotionthinker.config import ProsodyConfig
 from emotionthinker.prosody import labels as prosody_labels
@@ -89,10 +89,6 @@ def measure(
         "calibration": calibration_groups(features, thresholds),
     }
     return _plain(features), facts, prosody
-
-
-def describe(facts: Facts) -> str:
-    return caption(facts)
 
 
 def cited_cues(rationale: str | None, facts: Facts) -> list[dict]:

@@ -121,11 +121,11 @@ def _test_clip(repo: Path) -> tuple[Path, dict]:
 
 def _params_store(params: Path) -> Path | None:
     """``promote.store`` of params.yaml (where the promote stage saved the model), or None for $BENTOML_HOME."""
-    import yaml
+    from emotionthinker.config import load_yaml
 
     if not params.exists():
         return None
-    store = ((yaml.safe_load(params.read_text()) or {}).get("promote") or {}).get("store")
+    store = (load_yaml(params).get("promote") or {}).get("store")
     return Path(store) if store else None
 
 

@@ -35,6 +35,7 @@ from pydantic import BaseModel, Field, field_validator
 from starlette.responses import JSONResponse
 from starlette.staticfiles import StaticFiles
 
+from emotionthinker.annotate.facts import caption
 from serving import analysis
 from serving.guard import Guard
 from serving.inputs import SAMPLE_RATE, AudioUpload, InputError, limits_for, read_clip
@@ -337,7 +338,7 @@ class EmotionThinker:
             raw_output=gen.text,
             well_formed=gen.well_formed,
             labels=self.labels,
-            caption=analysis.describe(facts),
+            caption=caption(facts),
             prosody=prosody,
             cues=analysis.cited_cues(gen.rationale, facts),
             features=feats if features else None,

@@ -23,6 +23,7 @@ import httpx
 import numpy as np
 import pytest
 
+from emotionthinker.annotate.facts import caption
 from emotionthinker.config import AudioLimits
 from emotionthinker.prosody.calibrate import level_of
 from serving import analysis, guard, inputs
@@ -196,7 +197,7 @@ def test_prosody_facts_use_the_thresholds_and_the_corpus_group():
     assert grouped["levels"]["pitch"] != "high"
     _, _, bare = analysis.measure(x, SR, None)  # a model promoted without thresholds: values, no levels
     assert bare["levels"]["pitch"] is None and bare["values"]["f0_median_hz"] == median
-    assert "pitch" in analysis.describe(facts) and facts.intonation == "falling"
+    assert "pitch" in caption(facts) and facts.intonation == "falling"
 
 
 def test_cited_cues_are_located_and_checked_against_the_measurement():
@@ -344,7 +345,7 @@ def test_analyze_returns_the_contract_from_the_shared_inference_path(server, sto
     assert local.text == body["raw_output"] and local.new_tokens == body["new_tokens"]
     # the prosody facts are the library's, with the promoted thresholds (pooled cuts: no corpus given)
     _, facts, prosody = analysis.measure(audio.load(path), SR, THRESHOLDS)
-    assert body["prosody"] == json.loads(json.dumps(prosody)) and body["caption"] == analysis.describe(facts)
+    assert body["prosody"] == json.loads(json.dumps(prosody)) and body["caption"] == caption(facts)
     values, levels = body["prosody"]["values"], body["prosody"]["levels"]
     assert 150 < values["f0_median_hz"] < 230
     assert levels["pitch"] == level_of(values["f0_median_hz"], [140.0, 210.0], ("low", "medium", "high"))
