@@ -270,6 +270,14 @@ def test_kill_and_resume_restores_weights_and_schedule(repo, tmp_path):
     assert any(not torch.equal(saved[k], fresh[k]) for k in saved)  # which are not the initial ones
     assert load(out / "checkpoint-3")[1].feature_extractor is not None  # checkpoints carry the processor
 
+    # a rerun of the finished run trains nothing: same step, same log, same weights, same schedule
+    again = StepRecorder()
+    rerun = train_grpo(model_dir, length_reward, train, config(root, out, **kw), callbacks=[again])
+    assert again.steps == [] and rerun.state.global_step == 3 and rows(rerun) == rows(trainer)
+    assert rerun.ptr.schedule.switched_on_step == 1 and not (out / "checkpoint-4").exists()
+    done = load(out / "checkpoint-3")[0].state_dict()
+    assert all(torch.equal(v, rerun.model.state_dict()[k]) for k, v in done.items())
+
 
 def test_saved_model_reloads_and_generates(run, repo, tmp_path):
     trainer, _, _, _ = run

@@ -554,8 +554,23 @@ class AudioGRPOTrainer(GRPOTrainer):
 
     def _load_optimizer_and_scheduler(self, checkpoint):
         super()._load_optimizer_and_scheduler(checkpoint)
-        if checkpoint is None:
-            return
+        if checkpoint is not None:
+            self._load_ptr_state(checkpoint)
+
+    def restore_finished(self, checkpoint: str | Path) -> None:
+        """Take the weights, the trainer state and the PTR schedule of a checkpoint that ends the run.
+
+        Trainer's resume runs one more optimizer step before it checks ``max_steps``, so a rerun of a finished run
+        (e.g. when only the evaluation code changed) would train a step beyond it; :func:`train_grpo` calls this
+        instead of ``train`` then.
+        """
+        from transformers import TrainerState
+
+        self._load_from_checkpoint(str(checkpoint))
+        self.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+        self._load_ptr_state(checkpoint)
+
+    def _load_ptr_state(self, checkpoint) -> None:
         path = Path(checkpoint) / PTR_STATE
         if not path.exists():
             logger.warning("%s has no %s: the progressive schedule starts afresh", checkpoint, PTR_STATE)
@@ -671,6 +686,12 @@ def train_grpo(
     )
     resume = last_checkpoint(cfg.output_dir) if cfg.resume else None
     if resume:
+        state = json.loads((Path(resume) / "trainer_state.json").read_text())
+        if state.get("max_steps") and state["global_step"] >= state["max_steps"]:
+            logger.info("%s ends the run (step %d of %d): not training again", resume, state["global_step"],
+                        state["max_steps"])  # fmt: skip
+            trainer.restore_finished(resume)
+            return trainer
         logger.info("resuming GRPO from %s", resume)
     trainer.train(resume_from_checkpoint=resume)
     return trainer
