@@ -25,6 +25,7 @@ from emotionthinker.annotate.llm import EndpointConfig, EndpointWriter, dry_run
 from emotionthinker.annotate.tasks import attribute_tasks, caption_tasks, contrastive_tasks, stress_tasks
 from emotionthinker.annotate.writer import write_rationale
 from emotionthinker.config import AnnotateConfig, LabelsConfig, load_yaml
+from emotionthinker.prompts import format_target
 from emotionthinker.records import read_jsonl, write_jsonl
 
 log = logging.getLogger("stages.annotate")
@@ -41,6 +42,13 @@ def _load(params: Path, manifest: Path, labels: Path) -> tuple[AnnotateConfig, L
     label_recs = {r["utt_id"]: r for r in read_jsonl(labels)}
     facts = {c["utt_id"]: Facts.from_records(c, label_recs.get(c["utt_id"], {})) for c in clips}
     return cfg, label_cfg, clips, facts
+
+
+def extra_golds(cot: dict, facts: Facts, cfg: AnnotateConfig) -> list[str]:
+    """The reward model's other gold completions of a train clip: ``rm_rationales_per_clip - 1`` more rationales by
+    the grammar writer (whichever writer made the EmotionCoT one), each concluding on the clip's emotion."""
+    return [format_target(write_rationale(facts, seed=cfg.seed, variant=k), cot["emotion"])
+            for k in range(1, cfg.rm_rationales_per_clip)]  # fmt: skip
 
 
 def main(params: Path, manifest: Path, labels: Path, out_dir: Path, metrics: Path) -> dict:
@@ -74,7 +82,8 @@ def main(params: Path, manifest: Path, labels: Path, out_dir: Path, metrics: Pat
 
     rng = random.Random(cfg.seed)
     rm = {split: [rec for r in cot if r["split"] == split
-                  for rec in rm_records(r, facts[r["utt_id"]], label_set, rng, cfg.rm_degradations_per_clip)]
+                  for rec in rm_records(r, facts[r["utt_id"]], label_set, rng, cfg.rm_degradations_per_clip,
+                                        extra_golds(r, facts[r["utt_id"]], cfg) if split == "train" else ())]
           for split in ("train", "val")}  # fmt: skip
     for split, recs in rm.items():
         write_jsonl(out_dir / "rm" / f"{split}.jsonl", recs)

@@ -72,7 +72,10 @@ def test_every_stage_produced_its_outputs_and_they_agree(repo):
         assert parse_answer(rec["target"]) == rec["emotion"]
         assert rec["judge"]["factual_alignment"] == 5.0
     rm = read_jsonl(repo / "data" / "rm" / "train.jsonl")
-    assert Counter(r["kind"] for r in rm) == {k: len(cot["train"]) for k in ["gold", *DEGRADATIONS]}
+    assert Counter(r["kind"] for r in rm) == {k: 2 * len(cot["train"]) for k in ["gold", *DEGRADATIONS]}  # 2 golds
+    assert len({r["completion"] for r in rm if r["kind"] == "gold"}) == 2 * len(cot["train"])
+    val_rm = read_jsonl(repo / "data" / "rm" / "val.jsonl")
+    assert Counter(r["kind"] for r in val_rm) == {k: len(cot["val"]) for k in ["gold", *DEGRADATIONS]}
     tasks = {p.stem for p in (repo / "data" / "sft_tasks").glob("*.jsonl")}
     assert tasks == {"pitch", "energy", "speed", "intonation", "stress", "caption", "contrastive"}
     pairs = read_jsonl(repo / "data" / "sft_tasks" / "contrastive.jsonl")

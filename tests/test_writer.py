@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import random
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -88,6 +89,24 @@ def test_deterministic_for_a_clip_and_a_seed():
     f = FACTS[10]
     assert write_rationale(f) == write_rationale(f)
     assert write_rationale(f, seed=1) != write_rationale(f)
+    assert write_rationale(f, variant=0) == write_rationale(f)  # variant 0 is the EmotionCoT rationale
+
+
+def test_variants_are_other_rationales_for_the_same_facts():
+    from emotionthinker.annotate.build import rm_records
+    from emotionthinker.judge import judge
+    from emotionthinker.prompts import format_target
+
+    f = FACTS[10]
+    variants = [write_rationale(f, variant=k) for k in range(6)]
+    assert len(set(variants)) == 6 and variants[3] == write_rationale(f, variant=3)
+    golds = [format_target(v, f.emotion) for v in variants]
+    assert [judge(g, f).factual_alignment for g in golds] == [judge(golds[0], f).factual_alignment] * 6
+    cot = {"utt_id": f.utt_id, "target": golds[0], "caption": caption(f)}
+    rows = rm_records(cot, f, DEFAULT_LABELS, random.Random(0), per_clip=2, extra=golds[1:])
+    assert [r["kind"] == "gold" for r in rows] == [True, False, False] * 6
+    assert [r["completion"] for r in rows if r["kind"] == "gold"] == golds
+    assert rows[:3] == rm_records(cot, f, DEFAULT_LABELS, random.Random(0), per_clip=2)  # the first gold: unchanged
 
 
 def test_variety_over_1000_rationales():

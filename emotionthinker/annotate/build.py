@@ -24,20 +24,24 @@ def emotioncot_record(clip: dict, facts: Facts, rationale: str, labels: Sequence
     }  # fmt: skip
 
 
-def rm_records(cot: dict, facts: Facts, labels: Sequence[str], rng: random.Random, per_clip: int = 0) -> list[dict]:
-    """The gold completion and graded degradations of it, each scored by the judge."""
-    kinds = sorted(DEGRADATIONS)
-    if per_clip:
-        kinds = rng.sample(kinds, min(per_clip, len(kinds)))
+def rm_records(
+    cot: dict, facts: Facts, labels: Sequence[str], rng: random.Random, per_clip: int = 0, extra: Sequence[str] = ()
+) -> list[dict]:
+    """The gold completion and graded degradations of it, each scored by the judge; then the same for each of the
+    ``extra`` gold completions of the clip (other rationales for the same facts), rows of kind gold first."""
     out = []
-    for kind in ["gold", *kinds]:
-        completion = cot["target"] if kind == "gold" else DEGRADATIONS[kind](cot["target"], facts, rng)
-        j = judge(completion, facts, labels)
-        out.append({
-            "utt_id": cot["utt_id"], "kind": kind, "facts": facts.to_dict(), "caption": cot["caption"],
-            "transcript": facts.transcript, "completion": completion,
-            "scores": {d: getattr(j, d) for d in DIMENSIONS}, "reward": round(j.reward(), 4),
-        })  # fmt: skip
+    for gold in [cot["target"], *extra]:
+        kinds = sorted(DEGRADATIONS)
+        if per_clip:
+            kinds = rng.sample(kinds, min(per_clip, len(kinds)))
+        for kind in ["gold", *kinds]:
+            completion = gold if kind == "gold" else DEGRADATIONS[kind](gold, facts, rng)
+            j = judge(completion, facts, labels)
+            out.append({
+                "utt_id": cot["utt_id"], "kind": kind, "facts": facts.to_dict(), "caption": cot["caption"],
+                "transcript": facts.transcript, "completion": completion,
+                "scores": {d: getattr(j, d) for d in DIMENSIONS}, "reward": round(j.reward(), 4),
+            })  # fmt: skip
     return out
 
 

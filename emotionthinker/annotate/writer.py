@@ -221,8 +221,9 @@ def expand(template: str, rng: random.Random) -> str:
         template = new
 
 
-def _rng(facts: Facts, seed: int) -> random.Random:
-    return random.Random(int(hashlib.sha1(f"{seed}|{facts.utt_id}".encode()).hexdigest()[:12], 16))
+def _rng(facts: Facts, seed: int, variant: int = 0) -> random.Random:
+    key = f"{seed}|{facts.utt_id}" + (f"|{variant}" if variant else "")
+    return random.Random(int(hashlib.sha1(key.encode()).hexdigest()[:12], 16))
 
 
 def _pronouns(gender: str | None) -> dict[str, str]:
@@ -256,10 +257,11 @@ def _clause(attribute: str, value: str, rng: random.Random, pro: dict[str, str])
     return rng.choice(CLAUSES[(attribute, value)]).format(**pro)
 
 
-def write_rationale(facts: Facts, label: str | None = None, seed: int = 0) -> str:
-    """A rationale for ``facts`` that concludes on ``label`` (the gold emotion by default)."""
+def write_rationale(facts: Facts, label: str | None = None, seed: int = 0, variant: int = 0) -> str:
+    """A rationale for ``facts`` that concludes on ``label`` (the gold emotion by default). ``variant`` > 0 gives
+    another rationale for the same clip and seed (the reward model's extra gold rationales)."""
     label = label or facts.emotion
-    rng = _rng(facts, seed)
+    rng = _rng(facts, seed, variant)
     pro = _pronouns(facts.gender)
     sentences: list[str] = []
 

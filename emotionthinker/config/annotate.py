@@ -37,6 +37,13 @@ class AnnotateConfig(Strict):
     rm_degradations_per_clip: int = Field(
         0, ge=0, description="Degraded rationales per clip for the reward model; 0 = one of every kind."
     )
+    rm_rationales_per_clip: int = Field(
+        5,
+        ge=1,
+        description="Gold rationales per train clip in the reward-model data, each with its degradations: the "
+        "EmotionCoT one and the rest written by the grammar writer for the same facts. More of them is what lifts a "
+        "small reward model (one per clip: Spearman 0.65 on factual alignment; five: 0.83). Val keeps one per clip.",
+    )
     workers: int = Field(0, ge=0, description="Processes for audio manipulation; 0 = one per core.")
 
     @model_validator(mode="after")
