@@ -136,6 +136,7 @@ def test_leaderboard_and_confusion_csv(tmp_path):
         "format_rate": 1.0,
         "judge_overall": 3.5,
         "rm_overall": 3.4,
+        "rm_judge_spearman": 0.31,
         "consistency": 0.8,
         "prosody_accuracy": 0.6,
         "ms_per_clip": 120.0,
@@ -154,6 +155,7 @@ def test_leaderboard_and_confusion_csv(tmp_path):
     assert "| grpo_ptr | **0.500** | **0.600** |" in md and "| sft | **0.500** | 0.400 |" in md  # ties are bold
     assert "| baseline | 0.450 | 0.350 | **0.300** | - |" in md and "| **120** |" in md  # fastest: the least ms
     assert "![sft](../plots/confusion_sft.png)" in md and "## Recall per emotion" in md
+    assert "| reward model (1-5) | RM-judge ρ |" in md and "| **3.40** | **0.31** |" in md
     path = write_confusion_csv(tmp_path / "c.csv", GOLD, PRED)
     rows = list(csv.reader(path.open()))
     assert rows[0] == ["actual", "predicted"] and len(rows) == len(GOLD) + 1 and rows[5] == ["angry", NO_ANSWER]

@@ -80,12 +80,30 @@ def answer_metrics(clips: Sequence[Clip], answers: Sequence[Answer], labels: Seq
     }
 
 
-def reasoning_metrics(clips: Sequence[Clip], answers: Sequence[Answer], scorer, weights) -> dict:
-    """The four dimensions, overall (1-5) and R_t of the answers, scored by ``scorer`` (``JudgeReward`` or
-    ``ReasoningRewardModel``: anything with ``scores(completions, facts, caption, transcript)``)."""
+def reasoning_scores(clips: Sequence[Clip], answers: Sequence[Answer], scorer) -> np.ndarray:
+    """``(n, 4)`` scores of the answers by ``scorer`` (``JudgeReward`` or ``ReasoningRewardModel``: anything with
+    ``scores(completions, facts, caption, transcript)``)."""
     scores = scorer.scores([a.text for a in answers], [c.facts for c in clips], [c.caption for c in clips],
                            [c.transcript for c in clips])  # fmt: skip
-    return summarise(score_matrix(scores), weights)
+    return score_matrix(scores)
+
+
+def reasoning_metrics(clips: Sequence[Clip], answers: Sequence[Answer], scorer, weights) -> dict:
+    """The four dimensions, overall (1-5) and R_t of the answers, scored by ``scorer``."""
+    return summarise(reasoning_scores(clips, answers, scorer), weights)
+
+
+def agreement(rm: np.ndarray, judge: np.ndarray) -> float | None:
+    """Spearman correlation of the reward model's and the judge's overall scores of the same rationales: how far
+    the reward GRPO-PTR trains with ranks this model's own rationales as the judge does (None when undefined).
+
+    >>> agreement(np.array([[1.0] * 4, [2.0] * 4, [3.0] * 4]), np.array([[1.0] * 4, [3.0] * 4, [5.0] * 4]))
+    1.0
+    """
+    from emotionthinker.rewards.rm_metrics import spearman
+
+    rho = spearman(rm.mean(axis=1), judge.mean(axis=1))
+    return None if np.isnan(rho) else round(rho, 4)
 
 
 def prosody_metrics(model, processor, examples, batch_size: int, repo_root: Path) -> dict:
@@ -120,7 +138,10 @@ def evaluate_model(
     answers = analyse_all(model, processor, [c.samples for c in clips], labels, batch_size, max_new_tokens,
                           temperature, progress=True, desc=f"{name}: answering")  # fmt: skip
     out = answer_metrics(clips, answers, labels)
-    out["reasoning"] = {k: reasoning_metrics(clips, answers, s, weights) for k, s in scorers.items()}
+    scored = {k: reasoning_scores(clips, answers, s) for k, s in scorers.items()}
+    out["reasoning"] = {k: summarise(m, weights) for k, m in scored.items()}
+    if "rm" in scored and "judge" in scored:
+        out["reasoning"]["rm"]["judge_spearman"] = agreement(scored["rm"], scored["judge"])
     out["prosody"] = prosody_metrics(model, processor, task_examples, batch_size, repo_root)
     return out, answers
 
@@ -135,6 +156,7 @@ def summary_row(m: dict) -> dict:
         "format_rate": m.get("format_rate"),
         "judge_overall": reasoning.get("judge", {}).get("overall"),
         "rm_overall": reasoning.get("rm", {}).get("overall"),
+        "rm_judge_spearman": reasoning.get("rm", {}).get("judge_spearman"),
         "consistency": m.get("consistency"),
         "prosody_accuracy": m.get("prosody", {}).get("mean"),
         "ms_per_clip": m.get("ms_per_clip"),

@@ -17,6 +17,7 @@ COLUMNS = (
     ("format_rate", "format", "{:.3f}"),
     ("judge_overall", "judge (1-5)", "{:.2f}"),
     ("rm_overall", "reward model (1-5)", "{:.2f}"),
+    ("rm_judge_spearman", "RM-judge ρ", "{:.2f}"),
     ("consistency", "consistency", "{:.3f}"),
     ("prosody_accuracy", "prosody perception", "{:.3f}"),
     ("ms_per_clip", "ms / clip", "{:.0f}"),
@@ -102,7 +103,9 @@ def leaderboard(result: dict, plots_dir: str = "plots") -> str:
             text = _cell(rows[n].get(key), fmt)
             cells.append(f"**{text}**" if rows[n].get(key) is not None and rows[n].get(key) == best.get(key) else text)
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
-    lines += ["", "consistency: share of rationales whose own cues support their own answer; prosody perception: mean "
+    lines += ["", "RM-judge ρ: Spearman correlation of the reward model's and the judge's overall scores of the "
+              "model's own rationales; consistency: share of rationales whose own cues support their own answer; "
+              "prosody perception: mean "
               "accuracy on the test split's pitch, energy, speed, intonation and contrastive questions; baseline: "
               "logistic regression on prosodic and MFCC statistics (no rationale).", ""]  # fmt: skip
 
