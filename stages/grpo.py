@@ -188,8 +188,12 @@ def main(params: Path, variant: str, base: Path, reward_model: Path | None, data
         "training": {
             "steps": int(trainer.state.global_step),
             "prompts": len(train),
-            "train_seconds": round(trained_s, 1),
-            "seconds_per_step": round(trained_s / max(1, trainer.state.global_step), 2),
+            # a rerun of a finished run trains nothing: its time per step is the one TRL logged when it trained
+            "restored_from": trainer.restored_from,
+            "train_seconds": None if trainer.restored_from else round(trained_s, 1),
+            "seconds_per_step": _mean([h["step_time"] for h in trainer.state.log_history if "step_time" in h])
+            if trainer.restored_from
+            else round(trained_s / max(1, trainer.state.global_step), 2),  # fmt: skip
             "reasoning_switched_on_step": on,
             "final_running_accuracy": round(float(trainer.ptr.schedule.accuracy), 4)
             if math.isfinite(trainer.ptr.schedule.accuracy)
@@ -221,7 +225,9 @@ def format_summary(result: dict) -> list[str]:
         lines.append(f"{name:<10} {m['accuracy']:>9.3f} {m['uar']:>6.3f} {m['format_rate']:>7.3f} "
                      f"{m['judge_overall']:>6.2f}")  # fmt: skip
     on = t["reasoning_switched_on_step"]
-    lines.append(f"{result['variant']}: {t['steps']} steps in {t['train_seconds']:.0f} s; R_t "
+    done = (f"{t['steps']} steps restored from {t['restored_from']} (trained before, {t['seconds_per_step']} s per "
+            "step)" if t.get("restored_from") else f"{t['steps']} steps in {t['train_seconds']:.0f} s")  # fmt: skip
+    lines.append(f"{result['variant']}: {done}; R_t "
                  + ("never switched on" if on is None else f"switched on at step {on}"))  # fmt: skip
     return lines
 

@@ -275,6 +275,7 @@ def test_kill_and_resume_restores_weights_and_schedule(repo, tmp_path):
     rerun = train_grpo(model_dir, length_reward, train, config(root, out, **kw), callbacks=[again])
     assert again.steps == [] and rerun.state.global_step == 3 and rows(rerun) == rows(trainer)
     assert rerun.ptr.schedule.switched_on_step == 1 and not (out / "checkpoint-4").exists()
+    assert rerun.restored_from == "checkpoint-3" and trainer.restored_from is None
     done = load(out / "checkpoint-3")[0].state_dict()
     assert all(torch.equal(v, rerun.model.state_dict()[k]) for k, v in done.items())
 

@@ -685,12 +685,14 @@ def train_grpo(
         peft_config=peft_config,
     )
     resume = last_checkpoint(cfg.output_dir) if cfg.resume else None
+    trainer.restored_from = None  # the checkpoint of a finished run, when this call trained nothing
     if resume:
         state = json.loads((Path(resume) / "trainer_state.json").read_text())
         if state.get("max_steps") and state["global_step"] >= state["max_steps"]:
             logger.info("%s ends the run (step %d of %d): not training again", resume, state["global_step"],
                         state["max_steps"])  # fmt: skip
             trainer.restore_finished(resume)
+            trainer.restored_from = Path(resume).name
             return trainer
         logger.info("resuming GRPO from %s", resume)
     trainer.train(resume_from_checkpoint=resume)
