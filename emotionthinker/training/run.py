@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,15 +38,17 @@ NOT_TRAINING = {"eval", "save_steps", "save_total_limit", "logging_steps", "data
 
 
 def fingerprint(cfg: SFTConfig, model_cfg: ModelConfig, labels: Sequence[str], files: Sequence[Path]) -> str:
-    """SHA-1 over the training configs, the label set, the bytes of the input files and the code of the training and
-    model packages: what a resume must match.
+    """SHA-1 over the training configs, the label set, the bytes of the input files and the code of the SFT modules
+    and the model package: what a resume must match.
 
     The evaluation settings are left out (an evaluation is redone, not the training, when they change)."""
     import emotionthinker.model
-    import emotionthinker.training
+    from emotionthinker.training import augment, checkpoints, data, sft, warmup
 
     h = hashlib.sha1()
-    h.update(source_hash(emotionthinker.training, emotionthinker.model).encode())
+    # the modules SFT trains with (the sft stage's deps in dvc.yaml list them): a change to grpo.py keeps a resume
+    modules = (augment, checkpoints, data, sft, warmup, sys.modules[__name__], emotionthinker.model)
+    h.update(source_hash(*modules).encode())
     h.update(cfg.model_dump_json(exclude=NOT_TRAINING).encode())
     h.update(model_cfg.model_dump_json().encode())
     h.update(json.dumps(list(labels)).encode())
