@@ -12,7 +12,7 @@ with the stage's own error; a failed validation stops it with the validation sum
 sample rows). The tasks that touch the outside world (ingest reads the corpora, an LLM writer calls its endpoint,
 promote writes the BentoML store) are retried.
 
-GPU stages (sft, reward_model, grpo@*) run in this flow unless ``gpu_deployment`` names a deployment of
+GPU stages (sft, policy_samples, reward_model, grpo@*) run in this flow unless ``gpu_deployment`` names a deployment of
 ``flows.pipeline:gpu_stage`` (prefect.yaml's ``gpu-stage``, on the ``gpu`` work pool): then each is sent there and the
 outputs travel through the DVC remote (the GPU worker pulls its inputs and pushes its outputs; this flow pulls them).
 """
@@ -30,7 +30,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 REPO = Path(__file__).resolve().parents[1]
-GPU_STAGES = ("sft", "reward_model", "grpo")
+GPU_STAGES = ("sft", "policy_samples", "reward_model", "grpo")
 OUTSIDE_WORLD = {"ingest": 2, "annotate": 2, "promote": 2}  # stage -> retries
 
 

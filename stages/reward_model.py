@@ -4,13 +4,14 @@
     python -m stages.reward_model --params params.yaml --data-dir data --out models/reward \
         --metrics metrics/reward_model.json --plot plots/reward_model.csv
 
-Reads ``<data-dir>/rm/{train,val}.jsonl`` (the annotate stage's gold rationales and their graded degradations) and
-the ``reward_model`` section of params. Writes the model, its tokenizer and ``reward_config.json`` to ``<out>``
-(``emotionthinker.rewards.ReasoningRewardModel.from_pretrained(<out>)`` is the GRPO reward), val metrics to
-``<metrics>`` (Spearman and MAE per dimension, pairwise accuracy of gold over its degradations, time, samples/s,
-parameters) and the training curve to ``<plot>``. Checkpoints go to ``<work-dir>``: rerun the same command after a
-kill and it resumes from the last one (a change of params or data starts over). Exit status 2 on unusable params
-or inputs.
+Reads ``<data-dir>/rm/{train,val}.jsonl`` (the annotate stage's gold rationales and their graded degradations),
+``<data-dir>/rm_policy/{train,val}.jsonl`` (the SFT model's own judged answers, from the policy_samples stage; not
+read when ``reward_model.policy_samples.per_clip`` is 0) and the ``reward_model`` section of params. Writes the
+model, its tokenizer and ``reward_config.json`` to ``<out>`` (``ReasoningRewardModel.from_pretrained(<out>)`` is the
+GRPO reward), val metrics to ``<metrics>`` (Spearman and MAE per dimension, pairwise accuracy of gold over its
+degradations, Spearman and MAE on the val policy samples under ``val.policy``, time, samples/s, parameters) and the
+training curve to ``<plot>``. Checkpoints go to ``<work-dir>``: rerun the same command after a kill and it resumes
+from the last one (a change of params or data starts over). Exit status 2 on unusable params or inputs.
 
 GPU profile (params): ``reward_model: {backbone: causal-lm, path: /models/Qwen2.5-0.5B, precision: bf16}``.
 """
@@ -36,10 +37,10 @@ from emotionthinker.rewards.rm_training import CURVE_FIELDS, train_reward_model
 log = logging.getLogger("stages.reward_model")
 
 
-def read_rows(path: Path) -> list[dict]:
-    """The rows of a data/rm file; errors name the file and the stage that writes it."""
+def read_rows(path: Path, stage: str = "annotate") -> list[dict]:
+    """The rows of a data/rm or data/rm_policy file; errors name the file and the stage that writes it."""
     if not path.exists():
-        raise FileNotFoundError(f"{path}: missing; run the annotate stage first (dvc repro annotate)")
+        raise FileNotFoundError(f"{path}: missing; run the {stage} stage first (dvc repro {stage})")
     try:
         return read_jsonl(path)
     except json.JSONDecodeError as e:
@@ -53,6 +54,9 @@ def main(params: Path, data_dir: Path, out: Path, metrics: Path, plot: Path, wor
         torch.set_num_threads(cfg.threads)
     train = read_rows(Path(data_dir) / "rm" / "train.jsonl")
     val = read_rows(Path(data_dir) / "rm" / "val.jsonl")
+    if cfg.policy_samples.per_clip:
+        train += read_rows(Path(data_dir) / "rm_policy" / "train.jsonl", "policy_samples")
+        val += read_rows(Path(data_dir) / "rm_policy" / "val.jsonl", "policy_samples")
     result, rows = train_reward_model(cfg, train, val, out, work_dir)
     for path in (metrics, plot):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,6 +66,10 @@ def main(params: Path, data_dir: Path, out: Path, metrics: Path, plot: Path, wor
         writer.writeheader()
         writer.writerows(rows)
     return result
+
+
+def _num(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
 def format_summary(result: dict) -> list[str]:
@@ -77,6 +85,10 @@ def format_summary(result: dict) -> list[str]:
     lines.append(f"pairwise accuracy {pw['overall']:.3f} over {pw['pairs']} pairs (labels: "
                  f"{val['labels_pairwise_accuracy']:.3f})")  # fmt: skip
     lines += [f"  {k:<20} {v:.3f}" for k, v in pw["by_kind"].items()]
+    if "policy" in val:
+        p = val["policy"]
+        dims = ", ".join(f"{d.split('_')[0]} {_num(m['spearman'])}" for d, m in p["dimensions"].items())
+        lines.append(f"policy samples ({p['rows']}): R_t Spearman {_num(p['reward']['spearman'])}; {dims}")
     lines.append(
         f"{tr['steps']} steps in {tr['train_seconds']:.0f} s ({tr['samples_per_second']} samples/s), "
         f"{result['model']['parameters'] / 1e6:.2f}M parameters; total {result['total_seconds']:.0f} s"

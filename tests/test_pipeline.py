@@ -86,8 +86,13 @@ def test_every_stage_produced_its_outputs_and_they_agree(repo):
     sft = json.loads((repo / "metrics" / "sft.json").read_text())
     assert sft["data"]["cold_start_cot"] == len(cot["train"]) and (repo / "models" / "base" / "config.json").exists()
     assert set(sft["eval"]) == {*tasks, "emotion_cot"} and sft["phases"]["prosody"]["steps"] > 0
+    policy = {s: read_jsonl(repo / "data" / "rm_policy" / f"{s}.jsonl") for s in ("train", "val")}
+    assert {s: len(v) for s, v in policy.items()} == {s: len(cot[s]) for s in policy}  # micro: 1 sample per clip
+    assert all(r["kind"] == "policy" and 1.0 <= min(r["scores"].values()) for v in policy.values() for r in v)
     rm_metrics = json.loads((repo / "metrics" / "reward_model.json").read_text())
     assert rm_metrics["training"]["steps"] > 0 and (repo / "models" / "reward" / "reward_config.json").exists()
+    assert rm_metrics["data"]["train_rows"] == len(rm) + len(policy["train"])
+    assert rm_metrics["val"]["rows"] == len(val_rm) and rm_metrics["val"]["policy"]["rows"] == len(policy["val"])
     for variant in ("grpo", "grpo_ptr"):
         g = json.loads((repo / "metrics" / f"{variant}.json").read_text())
         assert g["training"]["steps"] == 2 and g["val"]["after"]["clips"] == 4
@@ -104,8 +109,8 @@ def test_a_second_run_runs_nothing(repo):
     assert "ran nothing (all up to date)" in _run(FLOW, repo).stdout
     out = _run(["dvc", "repro"], repo).stdout
     assert "Data and pipelines are up to date" in out
-    for stage in ("ingest", "prosody", "annotate", "validate", "sft", "reward_model", "grpo@grpo_ptr", "grpo@grpo",
-                  "evaluate", "promote"):  # fmt: skip
+    for stage in ("ingest", "prosody", "annotate", "validate", "sft", "policy_samples", "reward_model",
+                  "grpo@grpo_ptr", "grpo@grpo", "evaluate", "promote"):  # fmt: skip
         assert f"Stage '{stage}' didn't change, skipping" in out
 
 

@@ -221,6 +221,25 @@ def test_metric_functions_on_hand_computed_examples():
     m = evaluate_scores(targets, targets, [{"utt_id": "a", "kind": k} for k in ("gold", "x", "y", "z")], [0.25] * 4)
     assert m["pairwise_accuracy"]["overall"] == 1.0 and m["labels_pairwise_accuracy"] == 1.0
     assert all(v["mae"] == 0 and v["spearman"] == 1.0 for v in m["dimensions"].values())
+    assert "policy" not in m
+
+
+def test_policy_rows_are_scored_apart_and_never_paired_with_gold():
+    # rows 0-2: gold and two degradations of a; rows 3-5: three policy samples of a, ranked backwards by the model
+    kinds = ("gold", "truncate", "repeat_text", "policy", "policy", "policy")
+    rows = [{"utt_id": "a", "kind": k} for k in kinds]
+    targets = np.array([[5, 5, 5, 5], [4, 4, 4, 4], [3, 3, 3, 3], [5, 5, 5, 5], [3, 3, 3, 3], [1, 1, 1, 1]], float)
+    predicted = targets.copy()
+    predicted[3:] = predicted[3:][::-1]
+    m = evaluate_scores(predicted, targets, rows, [0.25] * 4)
+    assert m["rows"] == 3 and m["pairwise_accuracy"]["pairs"] == 2 and m["pairwise_accuracy"]["overall"] == 1.0
+    assert m["reward"]["spearman"] == pytest.approx(1.0) and m["reward"]["mae"] == 0
+    assert m["policy"]["rows"] == 3 and m["policy"]["reward"]["spearman"] == pytest.approx(-1.0)
+    assert m["policy"]["dimensions"]["factual_alignment"]["mae"] == pytest.approx(8 / 3, abs=1e-4)  # 4 places
+    only = evaluate_scores(predicted[3:], targets[3:], rows[3:], [0.25] * 4)  # policy rows alone
+    assert only["rows"] == 0 and only["reward"]["spearman"] is None and only["policy"]["rows"] == 3
+    # a policy sample the model scores above the gold row is not a pairwise miss
+    assert pairwise_accuracy(rows, [0.5, 0.4, 0.3, 1.0, 0.9, 0.8])["pairs"] == 2
 
 
 def test_censored_loss_ignores_predictions_beyond_a_bound_label():
@@ -394,6 +413,10 @@ def test_stage_writes_metrics_and_curve_and_exits_2_on_bad_input(rows, tmp_path,
     (data / "rm").mkdir(parents=True)
     for name, split in zip(("train", "val"), rows, strict=True):
         (data / "rm" / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in split))
+    (data / "rm_policy").mkdir()
+    (data / "rm_policy" / "train.jsonl").write_text("")
+    policy = [{**r, "kind": "policy"} for r in rows[1][:6]]  # scored apart from the annotate rows
+    (data / "rm_policy" / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in policy))
     params = tmp_path / "params.yaml"
     params.write_text("reward_model:\n" + "".join(f"  {k}: {v}\n" for k, v in {**TINY, "epochs": 1}.items()))
     args = ["--params", str(params), "--data-dir", str(data), "--out", str(tmp_path / "model"),
@@ -404,7 +427,9 @@ def test_stage_writes_metrics_and_curve_and_exits_2_on_bad_input(rows, tmp_path,
     assert result["training"]["steps"] == 4 and set(result["val"]["dimensions"]) == set(DIMENSIONS)
     header = (tmp_path / "c.csv").read_text().splitlines()[0].split(",")
     assert header[:4] == ["step", "epoch", "loss", "learning_rate"] and "eval_spearman_fluency_structure" in header
-    assert "pairwise accuracy" in capsys.readouterr().out
+    assert result["val"]["rows"] == len(rows[1]) and result["val"]["policy"]["rows"] == 6
+    out = capsys.readouterr().out
+    assert "pairwise accuracy" in out and "policy samples (6): R_t Spearman" in out
 
     params.write_text("reward_model:\n  weights: [0.5, 0.5]\n")
     assert stage.cli(args) == 2
@@ -412,3 +437,47 @@ def test_stage_writes_metrics_and_curve_and_exits_2_on_bad_input(rows, tmp_path,
     assert stage.cli([*args[:2], "--data-dir", str(tmp_path / "nothing"), *args[4:]]) == 2
     (data / "rm" / "val.jsonl").write_text('{"utt_id": "x"\n')
     assert stage.cli(args) == 2
+
+
+# ------------------------------------------------------------------------------------------- policy samples
+def test_policy_rows_carry_the_judges_scores_of_each_sampled_answer():
+    from emotionthinker.evaluation.evaluate import Clip
+    from emotionthinker.evaluation.inference import Answer
+    from emotionthinker.rewards.policy_data import policy_rows, summary
+
+    f = CLIPS[0]
+    clip = Clip(f.utt_id, "a.wav", f.emotion, "c", "s", f.to_dict(), caption(f), f.transcript, np.zeros(16))
+    labels = ["neutral", "happy", "sad", "angry"]
+    good = format_target(write_rationale(f, seed=0), "sad")
+    texts = [good, format_target(write_rationale(f, seed=0), "happy"), "sad sad sad"]
+    samples = [(clip, k, Answer.from_text(t, labels, 0.1, 10 * (k + 1))) for k, t in enumerate(texts)]
+    rows = policy_rows(samples, labels)
+    assert [(r["kind"], r["sample"], r["utt_id"]) for r in rows] == [("policy", k, f.utt_id) for k in range(3)]
+    for r, t in zip(rows, texts, strict=True):
+        assert r["completion"] == t and r["scores"] == judge(t, f, labels).scores()
+    assert rows[0]["scores"]["interpretative_quality"] > rows[1]["scores"]["interpretative_quality"]
+    check_rows(rows, "policy")  # they train like annotate's rows
+    s = summary(rows, samples)
+    assert s["rows"] == 3 and s["clips"] == 1 and s["format_rate"] == pytest.approx(2 / 3, abs=1e-4)
+    assert s["accuracy"] == pytest.approx(1 / 3, abs=1e-4) and s["mean_new_tokens"] == 20.0
+    assert policy_rows([], labels) == [] and summary([], []) == {"rows": 0}
+
+
+def test_policy_samples_stage_off_writes_empty_files_and_names_missing_inputs(tmp_path):
+    from stages import policy_samples
+
+    params = tmp_path / "params.yaml"
+    (tmp_path / "data" / "emotioncot").mkdir(parents=True)
+    params.write_text("reward_model: {policy_samples: {per_clip: 0}}\n")
+    out, metrics = tmp_path / "out", tmp_path / "m.json"
+    args = (params, tmp_path / "data", tmp_path / "no_model", out, metrics)
+    assert policy_samples.cli([f"--params={params}", f"--data-dir={tmp_path / 'data'}"]) == 2  # no emotioncot
+    for split in ("train", "val"):
+        (tmp_path / "data" / "emotioncot" / f"{split}.jsonl").write_text("")
+    result = policy_samples.main(*args)
+    assert result["splits"] == {"train": {"rows": 0, "seconds": result["splits"]["train"]["seconds"]},
+                                "val": {"rows": 0, "seconds": result["splits"]["val"]["seconds"]}}  # fmt: skip
+    assert (out / "train.jsonl").read_text() == "" and json.loads(metrics.read_text())["per_clip"] == 0
+    params.write_text("reward_model: {policy_samples: {per_clip: 2}}\n")
+    with pytest.raises(FileNotFoundError, match="run the sft stage first"):
+        policy_samples.main(*args)

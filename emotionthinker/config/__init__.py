@@ -19,13 +19,13 @@ from emotionthinker.config.data import (
 from emotionthinker.config.grpo import GRPOStageConfig
 from emotionthinker.config.model import ModelConfig
 from emotionthinker.config.prosody import ProsodyConfig
-from emotionthinker.config.reward_model import RewardModelConfig
+from emotionthinker.config.reward_model import PolicySamplesConfig, RewardModelConfig
 from emotionthinker.config.sft import PROSODY_TASKS, EvalConfig, LoraConfig, PhaseConfig, SFTConfig
 from emotionthinker.config.validate import ValidateConfig
 
 __all__ = [
     "CORPUS_FORMATS", "PROSODY_TASKS", "AnnotateConfig", "AudioLimits", "CorpusSpec", "DataConfig",
     "EndpointSettings", "EvalConfig", "GRPOStageConfig", "LabelsConfig", "LoraConfig", "ModelConfig", "PhaseConfig",
-    "ProsodyConfig", "RewardModelConfig", "SFTConfig", "SplitConfig", "Strict", "SynthConfig", "ValidateConfig",
-    "load_yaml",
+    "PolicySamplesConfig", "ProsodyConfig", "RewardModelConfig", "SFTConfig", "SplitConfig", "Strict", "SynthConfig",
+    "ValidateConfig", "load_yaml",
 ]  # fmt: skip

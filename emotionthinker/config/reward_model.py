@@ -20,6 +20,25 @@ from emotionthinker.config.sft import LoraConfig
 N_DIMENSIONS = 4  # factual_alignment, interpretative_quality, caption_completeness, fluency_structure
 
 
+class PolicySamplesConfig(Strict):
+    """On-policy reward-model data (the policy_samples stage): the SFT model's own sampled answers to the train and
+    val clips, scored by the judge, so that the reward model also learns to rank what GRPO will ask it to rank."""
+
+    per_clip: int = Field(
+        4,
+        ge=0,
+        le=64,
+        description="Answers sampled per train and val clip; 0 = off (the reward model then trains on the annotate "
+        "stage's gold rationales and degradations only).",
+    )
+    temperature: float = Field(0.7, gt=0, le=2, description="Sampling temperature; the default matches grpo's.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling.")
+    max_new_tokens: int = Field(160, ge=8, le=4096, description="Longest answer; default: grpo's completion length.")
+    batch_size: int = Field(16, ge=1, description="Clips per generation batch.")
+    seed: int = Field(0, description="Seed of the sampling.")
+    threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = torch's default.")
+
+
 class RewardModelConfig(Strict):
     """The reasoning reward model: backbone, input layout, training schedule and the weights of R_t."""
 
@@ -113,6 +132,10 @@ class RewardModelConfig(Strict):
     logging_steps: int = Field(10, ge=1, description="Training-curve rows every N steps.")
     lora: LoraConfig = Field(
         default_factory=LoraConfig, description="causal-lm only: train LoRA adapters (merged into the output)."
+    )
+    policy_samples: PolicySamplesConfig = Field(
+        default_factory=PolicySamplesConfig,
+        description="The SFT model's own judged answers, added to the train rows (and scored apart on val).",
     )
 
     @field_validator("weights")

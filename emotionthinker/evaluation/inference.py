@@ -72,6 +72,7 @@ def analyse_all(
     temperature: float = 0.0,
     progress: bool = False,
     desc: str = "generate",
+    top_p: float = 1.0,
 ) -> list[Answer]:
     """:func:`analyse_batch` over many clips, batched by similar duration (less padding), answers in input order."""
     from tqdm.auto import tqdm
@@ -83,7 +84,9 @@ def analyse_all(
     with tqdm(total=len(audios), desc=desc, unit="clip", disable=not progress) as bar:
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            answers = analyse_batch(model, processor, [audios[i] for i in idx], labels, max_new_tokens, temperature)
+            answers = analyse_batch(
+                model, processor, [audios[i] for i in idx], labels, max_new_tokens, temperature, top_p
+            )
             for i, a in zip(idx, answers, strict=True):
                 out[i] = a
             bar.update(len(idx))

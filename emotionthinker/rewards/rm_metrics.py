@@ -1,5 +1,6 @@
 """Validation metrics of the reasoning reward model: per-dimension Spearman and MAE, and pairwise accuracy of R_t
-between each gold rationale and its own degradations.
+between each gold rationale and its own degradations; on the policy's own sampled answers (kind ``policy``, from the
+policy_samples stage), Spearman and MAE apart, as those are what GRPO asks the reward model to rank.
 
 A note on Spearman here: the judge clamps its scores to 1-5, and most rows score exactly 5 on factual alignment and
 caption completeness. A continuous prediction breaks those ties, so even a perfect ranking of the groups cannot
@@ -19,6 +20,7 @@ import numpy as np
 from emotionthinker.judge.scoring import DIMENSIONS
 
 GOLD = "gold"
+POLICY = "policy"  # a sampled answer of the SFT model, scored by the judge: not a degradation of the gold row
 
 
 def spearman(pred: Sequence[float], target: Sequence[float]) -> float:
@@ -66,7 +68,8 @@ def reward_of(scores: np.ndarray | Sequence[Sequence[float]], weights: Sequence[
 
 def pairwise_accuracy(rows: Sequence[Mapping], rewards: Sequence[float]) -> dict:
     """Share of (gold, degradation) pairs of the same ``utt_id`` whose gold reward is strictly higher, overall and
-    per degradation ``kind``; ``pairs`` counts them. Rows without a gold row of their utt_id are not paired.
+    per degradation ``kind``; ``pairs`` counts them. Rows without a gold row of their utt_id, and policy samples
+    (which may be as good as the gold row), are not paired.
 
     >>> rows = [{"utt_id": "a", "kind": "gold"}, {"utt_id": "a", "kind": "truncate"},
     ...         {"utt_id": "a", "kind": "break_tags"}, {"utt_id": "b", "kind": "gold"},
@@ -82,7 +85,7 @@ def pairwise_accuracy(rows: Sequence[Mapping], rewards: Sequence[float]) -> dict
             gold[r["utt_id"]].append(float(x))
     wins: dict[str, list[bool]] = defaultdict(list)
     for r, x in zip(rows, rewards, strict=True):
-        if r["kind"] != GOLD:
+        if r["kind"] not in (GOLD, POLICY):
             for g in gold.get(r["utt_id"], ()):
                 wins[r["kind"]].append(g > float(x))
     flat = [w for v in wins.values() for w in v]
@@ -97,6 +100,22 @@ def _finite(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 4)
 
 
+def _agreement(predicted: np.ndarray, targets: np.ndarray, weights: Sequence[float], raw: np.ndarray | None) -> dict:
+    out: dict = {"rows": len(predicted), "dimensions": {}}
+    if not len(predicted):  # every row was of the other group
+        none = {"spearman": None, "mae": None}
+        return {**out, "dimensions": {d: dict(none) for d in DIMENSIONS}, "reward": none}
+    for j, dim in enumerate(DIMENSIONS):
+        pair = (predicted[:, j], targets[:, j])
+        d = {"spearman": _finite(spearman(*pair)), "mae": _finite(mae(*pair))}
+        if raw is not None:
+            d["spearman_raw"] = _finite(spearman(raw[:, j], targets[:, j]))
+        out["dimensions"][dim] = d
+    r_pred, r_true = reward_of(predicted, weights), reward_of(targets, weights)
+    out["reward"] = {"spearman": _finite(spearman(r_pred, r_true)), "mae": _finite(mae(r_pred, r_true))}
+    return out
+
+
 def evaluate_scores(
     predicted: np.ndarray,
     targets: np.ndarray,
@@ -106,23 +125,25 @@ def evaluate_scores(
 ) -> dict:
     """All val metrics of 1-5 ``predicted`` scores against the judge's ``targets`` (both ``(n, 4)``).
 
-    Per dimension: ``spearman`` and ``mae`` (and ``spearman_raw`` of the unclamped ``raw`` predictions when given);
-    for R_t: ``spearman`` and ``mae`` against the labels' R_t; ``pairwise_accuracy`` of the predicted R_t, and
-    ``labels_pairwise_accuracy``, that of the labels themselves (the ceiling: a degradation can tie its gold row).
-    Undefined values (a constant column) are None.
+    On the annotate stage's rows (gold rationales and degradations), per dimension: ``spearman`` and ``mae`` (and
+    ``spearman_raw`` of the unclamped ``raw`` predictions when given); for R_t: ``spearman`` and ``mae`` against the
+    labels' R_t; ``pairwise_accuracy`` of the predicted R_t, and ``labels_pairwise_accuracy``, that of the labels
+    themselves (the ceiling: a degradation can tie its gold row). On policy rows, when there are any, the same
+    Spearman and MAE figures under ``policy``. Undefined values (a constant column) are None.
     """
     predicted, targets = np.asarray(predicted, dtype=float), np.asarray(targets, dtype=float)
-    out: dict = {"rows": len(rows), "dimensions": {}}
-    for j, dim in enumerate(DIMENSIONS):
-        pair = (predicted[:, j], targets[:, j])
-        d = {"spearman": _finite(spearman(*pair)), "mae": _finite(mae(*pair))}
-        if raw is not None:
-            d["spearman_raw"] = _finite(spearman(np.asarray(raw)[:, j], targets[:, j]))
-        out["dimensions"][dim] = d
-    r_pred, r_true = reward_of(predicted, weights), reward_of(targets, weights)
-    out["reward"] = {"spearman": _finite(spearman(r_pred, r_true)), "mae": _finite(mae(r_pred, r_true))}
-    pw = pairwise_accuracy(rows, r_pred)
+    raw = None if raw is None else np.asarray(raw, dtype=float)
+    policy = np.array([r["kind"] == POLICY for r in rows], dtype=bool)
+    if len(policy) != len(predicted):
+        raise ValueError(f"evaluate_scores: {len(predicted)} predictions for {len(rows)} rows")
+    annotated = [r for r, p in zip(rows, policy, strict=True) if not p]
+    keep = ~policy
+    out = _agreement(predicted[keep], targets[keep], weights, None if raw is None else raw[keep])
+    r_pred, r_true = reward_of(predicted[keep], weights), reward_of(targets[keep], weights)
+    pw = pairwise_accuracy(annotated, r_pred)
     by_kind = {k: _finite(v) for k, v in pw["by_kind"].items()}
     out["pairwise_accuracy"] = {"overall": _finite(pw["overall"]), "pairs": pw["pairs"], "by_kind": by_kind}
-    out["labels_pairwise_accuracy"] = _finite(pairwise_accuracy(rows, r_true)["overall"])
+    out["labels_pairwise_accuracy"] = _finite(pairwise_accuracy(annotated, r_true)["overall"])
+    if policy.any():
+        out["policy"] = _agreement(predicted[policy], targets[policy], weights, None if raw is None else raw[policy])
     return out

@@ -45,7 +45,8 @@ logger = logging.getLogger(__name__)
 TOKENIZER_DIR = "tokenizer"  # the tiny model's tokenizer inside work_dir, kept for resumes
 CURVE_FIELDS = (
     "step", "epoch", "loss", "learning_rate", "grad_norm", "eval_loss", "eval_pairwise_accuracy",
-    "eval_reward_spearman", *(f"eval_spearman_{d}" for d in DIMENSIONS), *(f"eval_mae_{d}" for d in DIMENSIONS),
+    "eval_reward_spearman", "eval_policy_reward_spearman", *(f"eval_spearman_{d}" for d in DIMENSIONS),
+    *(f"eval_mae_{d}" for d in DIMENSIONS),
 )  # fmt: skip
 
 
@@ -389,6 +390,8 @@ def metrics_fn(val_rows: Sequence[Mapping], weights: Sequence[float]):
         targets = LOW + (HIGH - LOW) * np.asarray(pred.label_ids, dtype=np.float64).reshape(-1, len(DIMENSIONS))
         m = evaluate_scores(to_score(outputs), targets, val_rows, weights)
         flat = {"pairwise_accuracy": m["pairwise_accuracy"]["overall"], "reward_spearman": m["reward"]["spearman"]}
+        if "policy" in m:
+            flat["policy_reward_spearman"] = m["policy"]["reward"]["spearman"]
         for d, v in m["dimensions"].items():
             flat[f"spearman_{d}"], flat[f"mae_{d}"] = v["spearman"], v["mae"]
         return {k: (float("nan") if v is None else v) for k, v in flat.items()}
