@@ -16,8 +16,8 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 # the stages whose figures `summary` prints, in pipeline order
-STAGES = ("ingest", "prosody", "annotate", "validate", "sft", "reward_model", "grpo@grpo", "grpo@grpo_ptr", "evaluate",
-          "promote")  # fmt: skip
+STAGES = ("ingest", "prosody", "annotate", "validate", "sft", "policy_samples", "reward_model", "grpo@grpo",
+          "grpo@grpo_ptr", "evaluate", "promote")  # fmt: skip
 
 app = typer.Typer(
     help="EmotionThinker: prosody-aware explainable speech emotion reasoning, from corpora to a served model.\n\n"

@@ -50,7 +50,14 @@ def stage_figures(stage: str, metrics_dir: Path = Path("metrics")) -> str | None
         dims = val.get("dimensions", {})
         rho = ", ".join(f"{d.split('_')[0]} {_f(v.get('spearman'))}" for d, v in dims.items())
         pw = (val.get("pairwise_accuracy") or {}).get("overall")
-        return f"val Spearman {rho}; pairwise accuracy {_f(pw)}; {m['total_seconds']:.0f} s"
+        policy = val.get("policy")
+        on_policy = f"; R_t Spearman on policy samples {_f(policy['reward']['spearman'])}" if policy else ""
+        return f"val Spearman {rho}; pairwise accuracy {_f(pw)}{on_policy}; {m['total_seconds']:.0f} s"
+    if stage == "policy_samples":
+        parts = [f"{s} {v['rows']} answers, format {_f(v.get('format_rate'))}, accuracy {_f(v.get('accuracy'))}, "
+                 f"judge IQ {_f(v.get('judge', {}).get('interpretative_quality'), 2)}"
+                 for s, v in m["splits"].items() if v["rows"]]  # fmt: skip
+        return "; ".join(parts or ["off (reward_model.policy_samples.per_clip: 0)"]) + f"; {m['total_seconds']:.0f} s"
     if stage.startswith("grpo"):
         b, a, t = m["val"]["before"], m["val"]["after"], m["training"]
         on = t["reasoning_switched_on_step"]

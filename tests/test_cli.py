@@ -40,3 +40,12 @@ def test_summary_prints_the_key_figures_of_each_stage(tmp_path):
     result = runner.invoke(app, ["summary", "--metrics-dir", str(tmp_path)])
     assert result.exit_code == 0 and "12 clips" in result.output and "'silent': 1" in result.output
     assert "prosody" not in result.output.split("Details")[0]  # stages without metrics are left out
+    (tmp_path / "policy_samples.json").write_text(json.dumps(
+        {"per_clip": 4, "total_seconds": 104.3, "splits": {
+            "train": {"rows": 1440, "format_rate": 0.7542, "accuracy": 0.1493,
+                      "judge": {"interpretative_quality": 1.6}},
+            "val": {"rows": 0, "seconds": 0.1}}}))  # fmt: skip
+    out = runner.invoke(app, ["summary", "--metrics-dir", str(tmp_path)]).output
+    text = " ".join(out.replace("│", " ").split())  # the table wraps long lines
+    assert "train 1440 answers, format 0.754, accuracy 0.149, judge IQ" in text and "1.60; 104 s" in text
+    assert "val 0 answers" not in text
