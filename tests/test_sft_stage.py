@@ -299,6 +299,74 @@ def test_resampled_targets_match_a_measurement_of_the_resampled_clip():
     assert np.isnan(predicted[20:, 0]).all()  # past the end of the 1.19 s resampled clip
 
 
+@pytest.mark.parametrize(("pitch_st", "tempo"), [(3.0, 1.0), (0.0, 1.25)])
+def test_psola_targets_match_a_measurement_of_the_psola_clip(pitch_st, tempo):
+    from emotionthinker.training.augment import shift_audio
+    from emotionthinker.training.warmup import frame_targets, measure_frames
+
+    x = tone(1.5, f0=150.0, amp=0.3)
+    x[8000:9600] = 0.0
+    predicted = frame_targets(measure_frames(x, SR), 0.08, 30, pitch_st=pitch_st, tempo=tempo)
+    measured = frame_targets(measure_frames(shift_audio(x, 0.0, pitch_st=pitch_st, tempo=tempo), SR), 0.08, 30)
+    both = np.isfinite(predicted[:, 0]) & np.isfinite(measured[:, 0])
+    assert both.sum() >= 10
+    assert np.median(np.abs(predicted[both, 0] - measured[both, 0])) * 12 < 0.2  # F0 within 0.2 semitones
+    assert 2 ** np.median(measured[both, 0]) == pytest.approx(150.0 * 2 ** (pitch_st / 12), rel=0.01)
+    # the pause moves with the tempo: the token where speech stops again is the same in both
+    speech_p, speech_m = predicted[:, 4], measured[:, 4]
+    assert np.argmax(np.nan_to_num(speech_p, nan=1.0) < 0.5) == np.argmax(np.nan_to_num(speech_m, nan=1.0) < 0.5)
+    ends = np.isfinite(predicted[:, 2]).sum(), np.isfinite(measured[:, 2]).sum()
+    assert abs(ends[0] - ends[1]) <= 1 and ends[0] == pytest.approx(1.5 / tempo / 0.08, abs=1)
+
+
+def test_warm_up_pairs_carry_the_deltas_they_were_made_with(tmp_path):
+    from emotionthinker.training.run import warmup_clips
+
+    write_jsonl(tmp_path / "manifest.jsonl", [{"utt_id": "u1", "audio_path": "a/u1.wav", "split": "train"}])
+    write_jsonl(tmp_path / "features.jsonl", [{"utt_id": "u1", "f0_median_hz": 120.0}])
+    pairs = [
+        {"utt_id": "u1", "audio_path": "p/e.wav", "split": "train",
+         "meta": {"kind": "energy", "amount": -6.0, "modified_half": "second"}},
+        {"utt_id": "u1", "audio_path": "p/s.wav", "split": "train",
+         "meta": {"kind": "speed", "amount": 1.3, "modified_half": "first"}},
+        {"utt_id": "u2", "audio_path": "p/v.wav", "split": "val",
+         "meta": {"kind": "pitch", "amount": 3.0, "modified_half": "first"}},
+    ]  # fmt: skip
+    write_jsonl(tmp_path / "sft_tasks" / "contrastive.jsonl", pairs)
+    clips = warmup_clips(tmp_path)
+    assert [p for p, _ in clips] == ["a/u1.wav", "p/e.wav", "p/s.wav"]  # val pairs stay out
+    assert clips[1][1] == {"pair_delta_log2_f0": 0.0, "pair_delta_log_rate": 0.0, "pair_delta_db": -6.0}
+    assert clips[2][1]["pair_delta_log_rate"] == pytest.approx(-np.log(1.3))  # the faster half came first
+    assert len(warmup_clips(tmp_path, contrastive=False)) == 1
+    del pairs[0]["meta"]
+    write_jsonl(tmp_path / "sft_tasks" / "contrastive.jsonl", pairs)
+    with pytest.raises(ValueError, match="no 'meta'.*dvc repro annotate"):
+        warmup_clips(tmp_path)
+
+
+def test_warm_up_data_is_the_same_from_two_processes_as_from_one(tmp_path):
+    from emotionthinker.training.warmup import prepare
+
+    built = build_tiny(ModelConfig.model_validate(TINY), ["low medium high"] * 4, 1.0, tmp_path / "m")
+    _, processor = load(built)
+    clips = []
+    for i, f0 in enumerate((110.0, 180.0, 260.0)):
+        write(tmp_path / f"c{i}.wav", tone(0.8, f0=f0, amp=0.2))
+        clips.append((f"c{i}.wav", {"f0_reliable": True, "f0_median_hz": f0, "active_level_dbfs": -20.0}))
+    write(tmp_path / "pair.wav", np.concatenate([tone(0.5, f0=150.0, amp=0.2), np.zeros(3200, np.float32),
+                                                 tone(0.5, f0=150.0, amp=0.4)]))  # fmt: skip
+    clips.append(("pair.wav", {"pair_delta_log2_f0": 0.0, "pair_delta_log_rate": 0.0, "pair_delta_db": 6.0}))
+    kw = dict(shifts_st=[0.0, 2.0], gains_db=[0.0], psola=[[3.0, 1.0], [0.0, 1.25]], progress=False)
+    one = prepare(clips, processor, tmp_path, workers=1, **kw)
+    two = prepare(clips, processor, tmp_path, workers=2, **kw)
+    assert one.input_features.shape[0] == 3 * 4 + 2 and one.clips == 4  # a pair gets no PSOLA copies
+    for name in ("input_features", "attention_mask", "clip_targets", "frame_targets"):
+        assert torch.equal(torch.nan_to_num(getattr(one, name)), torch.nan_to_num(getattr(two, name))), name
+    # the PSOLA pitch variant of a clip reads 3 semitones higher than the clip; its tempo variant is shorter
+    f0 = one.clip_targets[:, 0]
+    assert float(f0[2] - f0[0]) > 0 and one.attention_mask[3].sum() < one.attention_mask[0].sum()
+
+
 def test_warm_up_teaches_the_encoder_pitch_and_level(tmp_path):
     from emotionthinker.training.warmup import warm_up_audio
 

@@ -66,12 +66,19 @@ class WarmupConfig(Strict):
         default_factory=lambda: [0.0],
         description="... and at these gains, so that level is learnt apart from the voice.",
     )
+    psola: list[tuple[float, float]] = Field(
+        default_factory=list,
+        description="... and, once each, with F0 moved by pitch_st semitones or the tempo scaled (PSOLA, formants "
+        "and timing kept), [[pitch_st, tempo], ...]: pitch learnt apart from timbre, rate apart from pitch; e.g. "
+        "[[-3, 1], [3, 1], [0, 0.8], [0, 1.25]].",
+    )
     frame_weight: float = Field(
         1.0, ge=0, description="Weight of the per-token targets (F0, voicing, energy, nuclei, speech) in the loss."
     )
     contrastive: bool = Field(
         True, description="Also train the per-token targets on the train split's contrastive-pair audio."
     )
+    workers: int = Field(0, ge=0, description="Processes that make and measure the variants; 0 = one per core.")
 
     @model_validator(mode="after")
     def _check(self) -> WarmupConfig:
@@ -79,6 +86,8 @@ class WarmupConfig(Strict):
             raise ValueError("sft.audio_warmup.shifts_st and gains_db need at least one value each (0 = unchanged)")
         if any(abs(s) > 12 for s in self.shifts_st):
             raise ValueError(f"sft.audio_warmup.shifts_st {self.shifts_st}: keep shifts within one octave (12)")
+        if any(abs(p) > 12 or not 0.5 <= t <= 2.0 for p, t in self.psola):
+            raise ValueError(f"sft.audio_warmup.psola {self.psola}: keep pitch_st within 12 and tempo in [0.5, 2]")
         return self
 
 

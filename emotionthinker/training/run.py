@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import sys
 import time
@@ -34,7 +35,8 @@ FINAL = "final"  # folder of a finished phase's model inside work_dir/<phase>/
 
 
 # settings that do not change what is trained: editing them neither restarts training nor is resumed against
-NOT_TRAINING = {"eval", "save_steps", "save_total_limit", "logging_steps", "dataloader_workers"}
+NOT_TRAINING = {k: True for k in ("eval", "save_steps", "save_total_limit", "logging_steps", "dataloader_workers")}
+NOT_TRAINING["audio_warmup"] = {"workers"}
 
 
 def fingerprint(cfg: SFTConfig, model_cfg: ModelConfig, labels: Sequence[str], files: Sequence[Path]) -> str:
@@ -43,11 +45,12 @@ def fingerprint(cfg: SFTConfig, model_cfg: ModelConfig, labels: Sequence[str], f
 
     The evaluation settings are left out (an evaluation is redone, not the training, when they change)."""
     import emotionthinker.model
+    from emotionthinker.annotate import contrast
     from emotionthinker.training import augment, checkpoints, data, sft, warmup
 
     h = hashlib.sha1()
     # the modules SFT trains with (the sft stage's deps in dvc.yaml list them): a change to grpo.py keeps a resume
-    modules = (augment, checkpoints, data, sft, warmup, sys.modules[__name__], emotionthinker.model)
+    modules = (augment, contrast, checkpoints, data, sft, warmup, sys.modules[__name__], emotionthinker.model)
     h.update(source_hash(*modules).encode())
     h.update(cfg.model_dump_json(exclude=NOT_TRAINING).encode())
     h.update(model_cfg.model_dump_json().encode())
@@ -179,8 +182,10 @@ def _save_model(model, processor, folder: Path) -> None:
 
 
 def warmup_clips(data_dir: Path, contrastive: bool = True) -> list[tuple[str, dict | None]]:
-    """(audio_path, features row) of the train clips whose prosody was measured, then (audio_path, None) of the train
-    split's contrastive pairs (their frames are measured by the warm-up itself)."""
+    """(audio_path, features row) of the train clips whose prosody was measured, then (audio_path, how the second
+    half differs from the first) of the train split's contrastive pairs (their frames are measured by the warm-up)."""
+    from emotionthinker.training.warmup import pair_deltas
+
     train = {r["utt_id"]: r["audio_path"] for r in read_jsonl(data_dir / "manifest.jsonl") if r["split"] == "train"}
     clips: list[tuple[str, dict | None]] = [
         (train[f["utt_id"]], f)
@@ -189,7 +194,13 @@ def warmup_clips(data_dir: Path, contrastive: bool = True) -> list[tuple[str, di
     ]
     pairs = data_dir / "sft_tasks" / "contrastive.jsonl"
     if contrastive and pairs.exists():
-        clips += [(r["audio_path"], None) for r in read_jsonl(pairs) if r.get("split") == "train"]
+        for r in read_jsonl(pairs):
+            if r.get("split") != "train":
+                continue
+            if not isinstance(r.get("meta"), dict):
+                raise ValueError(f"{pairs}: pair {r.get('utt_id', '?')} has no 'meta' (kind, amount, modified_half); "
+                                 "rebuild the pairs with `dvc repro annotate`")  # fmt: skip
+            clips.append((r["audio_path"], pair_deltas(r["meta"])))
     return clips
 
 
@@ -258,7 +269,8 @@ def run_sft(
                 w = cfg.audio_warmup
                 warmup = warm_up_audio(
                     model, processor, warmup_clips(data_dir, w.contrastive), repo_root, w.epochs, w.learning_rate,
-                    w.batch_size, cfg.seed, shifts_st=w.shifts_st, gains_db=w.gains_db, frame_weight=w.frame_weight,
+                    w.batch_size, cfg.seed, shifts_st=w.shifts_st, gains_db=w.gains_db, psola=w.psola,
+                    frame_weight=w.frame_weight, workers=w.workers or os.cpu_count() or 1,
                 )  # fmt: skip
             _save_model(model, processor, init)
             (work_dir / "warmup.json").write_text(json.dumps(warmup) + "\n")

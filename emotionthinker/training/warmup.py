@@ -15,8 +15,12 @@ audio projector are trained on two targets measured with the prosody stage's own
 
 Eight train speakers are too few to learn pitch apart from voice, so every clip is also heard resampled (pitch and
 tempo moved together by ``shifts_st`` semitones, a change whose effect on every target is exact: F0 and rates scale
-by the same factor, times shrink by it) and at other gains (``gains_db``: levels move by as much). On the default
-corpus this took the val F0 error of a linear read-out from 3.0 to 1.4 semitones (``benchmarks/warmup_probe.py``).
+by the same factor, times shrink by it), at other gains (``gains_db``: levels move by as much), and with PSOLA
+(``psola``: F0 moved with the formants kept, or the tempo changed with the pitch kept), the only variants in which
+the voice's timbre does not move with its pitch. On the default corpus resampling took the val F0 error of a linear
+read-out from 3.0 to 1.4 semitones; PSOLA took a linear probe's val pitch-level accuracy from 0.61 to 0.65 and its
+F0 error from 1.84 to 1.55 semitones (``benchmarks/audio_probe.py``). The clip targets of a contrastive pair are
+how its second half differs from its first, known exactly from how the pair was made (:func:`pair_deltas`).
 The language model is not touched. Checkpoints skip the warm-up; the stage reruns it rather than resuming it.
 """
 
@@ -26,6 +30,7 @@ import logging
 import math
 import time
 import warnings
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,9 +177,18 @@ def measure_frames(samples: np.ndarray, sr: int, speaker_median: float | None = 
     return FrameMeasures(pt.times, pt.f0, act.frame_db, act.speech, nuclei)
 
 
-def frame_targets(m: FrameMeasures, token_s: float, n_tokens: int, semitones: float = 0.0, gain_db: float = 0.0):
+def frame_targets(
+    m: FrameMeasures,
+    token_s: float,
+    n_tokens: int,
+    semitones: float = 0.0,
+    gain_db: float = 0.0,
+    pitch_st: float = 0.0,
+    tempo: float = 1.0,
+):
     """Per audio token of ``token_s`` seconds, the columns of ``FRAME_TARGETS`` (NaN past the clip's end, and F0
-    NaN on a token with no voiced frame), for the clip resampled by ``semitones`` and ``gain_db`` louder.
+    NaN on a token with no voiced frame), for the variant of ``augment.shift_audio``: resampled by ``semitones``,
+    F0 moved by ``pitch_st`` and tempo scaled by ``tempo`` (PSOLA), ``gain_db`` louder.
 
     >>> m = FrameMeasures(f0_times=np.array([0.005, 0.015, 0.025]), f0=np.array([100.0, np.nan, 200.0]),
     ...                   energy_db=np.array([-20.0, -20.0, -30.0, -30.0]), speech=np.array([True, True, True, False]),
@@ -182,7 +196,9 @@ def frame_targets(m: FrameMeasures, token_s: float, n_tokens: int, semitones: fl
     >>> frame_targets(m, 0.02, 3).astype(float).round(2).tolist()  # 20 ms tokens of two 10 ms frames, then none
     [[6.64, 0.5, -20.0, 0.0, 1.0], [7.64, 1.0, -30.0, 1.0, 0.5], [nan, nan, nan, nan, nan]]
     """
-    factor = 2 ** (semitones / 12)
+    from emotionthinker.training.augment import factors
+
+    f0_factor, factor = factors(semitones, pitch_st, tempo)
     out = np.full((n_tokens, len(FRAME_TARGETS)), np.nan, dtype=np.float32)
     frame_t = np.arange(len(m.energy_db)) * ANALYSIS_HOP_S / factor
     e_tok = (frame_t // token_s).astype(int)
@@ -194,7 +210,7 @@ def frame_targets(m: FrameMeasures, token_s: float, n_tokens: int, semitones: fl
             continue
         pitch = m.f0[f_tok == i]
         voiced = pitch[np.isfinite(pitch)]
-        out[i, 0] = math.log2(float(np.median(voiced)) * factor) if len(voiced) else math.nan
+        out[i, 0] = math.log2(float(np.median(voiced)) * f0_factor) if len(voiced) else math.nan
         out[i, 1] = len(voiced) / max(len(pitch), 1)
         out[i, 2] = float(m.energy_db[frames].mean()) + gain_db
         out[i, 3] = float((n_tok == i).sum())
@@ -202,52 +218,32 @@ def frame_targets(m: FrameMeasures, token_s: float, n_tokens: int, semitones: fl
     return out
 
 
-def split_pair(samples: np.ndarray, sr: int, min_pause_s: float = 0.2) -> tuple[np.ndarray, np.ndarray] | None:
-    """The two halves of a contrastive pair, cut at the longest run of digital silence (constant samples: loading
-    removes the DC, which shifts the silence off zero) of at least ``min_pause_s`` between the first and last fifth;
-    None when there is none.
+def is_pair(row: dict | None) -> bool:
+    """Whether a warm-up row is a contrastive pair's (:func:`pair_deltas`) rather than a clip's features."""
+    return row is not None and PAIR_TARGETS[0] in row
 
-    >>> tone = np.sin(np.arange(1, 101) / 3)
-    >>> x = np.concatenate([tone, np.zeros(50), tone[:80]]).astype(np.float32)
-    >>> [len(h) for h in split_pair(x, 100, 0.3)]
-    [100, 80]
+
+def pair_deltas(meta: dict) -> dict:
+    """How the second half of a contrastive pair differs from the first, from how the annotate stage made it (the
+    record's ``meta``: kind, amount, modified half): ``PAIR_TARGETS`` (log2 of the F0 ratio, natural log of the rate
+    ratio, level difference in dB), 0 for the two parameters left alone (both halves are PSOLA resyntheses at the
+    same level). Exact, where measuring the halves was not: the sign of the measured rate ratio agreed with the
+    tempo change in 87% of the default corpus's train pairs.
+
+    >>> pair_deltas({"kind": "pitch", "amount": -3.0, "modified_half": "first"})
+    {'pair_delta_log2_f0': 0.25, 'pair_delta_log_rate': 0.0, 'pair_delta_db': 0.0}
+    >>> round(pair_deltas({"kind": "speed", "amount": 1.3, "modified_half": "second"})["pair_delta_log_rate"], 4)
+    0.2624
     """
-    quiet = np.abs(np.diff(samples, prepend=samples[:1])) < 1e-7
-    edges = np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    inner = [(e - s, s, e) for s, e in zip(starts, ends, strict=True)
-             if s > len(samples) / 5 and e < len(samples) * 4 / 5 and e - s >= min_pause_s * sr]  # fmt: skip
-    if not inner:
-        return None
-    _, start, end = max(inner)
-    return samples[: start - 1], samples[end:]  # the first silent sample still differs from the sound before it
-
-
-def pair_deltas(samples: np.ndarray, sr: int) -> dict | None:
-    """How the second half of a contrastive pair differs from the first: ``PAIR_TARGETS`` (log2 of the F0 ratio,
-    natural log of the rate ratio, level difference in dB), measured with the prosody stage's functions; None for
-    audio that is not two halves, a delta None where a half lacks the measurement. The rate is syllable nuclei per
-    second of speech (the halves are cut to the same length, so the faster one holds more words, and only counting
-    them tells); on the default corpus its sign agreed with the tempo change in 87% of train pairs."""
-    from emotionthinker.prosody.energy import levels, voice_activity
-
-    halves = split_pair(samples, sr)
-    if halves is None:
-        return None
-    measured = []
-    for half in halves:
-        m = measure_frames(half, sr)
-        act = voice_activity(half, sr, hop_s=ANALYSIS_HOP_S)
-        voiced = m.f0[np.isfinite(m.f0)]
-        f0 = float(np.median(voiced)) if len(voiced) >= 10 else None
-        rate = len(m.nuclei) / act.speech_s if act.speech_s > 0 and len(m.nuclei) else None
-        measured.append((f0, rate, levels(half, sr, act)["active_level_dbfs"]))
-    (f1, r1, d1), (f2, r2, d2) = measured
-    return {
-        "pair_delta_log2_f0": math.log2(f2 / f1) if f1 and f2 else None,
-        "pair_delta_log_rate": math.log(r2 / r1) if r1 and r2 else None,
-        "pair_delta_db": d2 - d1 if d1 is not None and d2 is not None else None,
-    }
+    kind, amount = meta["kind"], float(meta["amount"])
+    effect = {"pitch": ("pair_delta_log2_f0", lambda a: a / 12), "speed": ("pair_delta_log_rate", math.log),
+              "energy": ("pair_delta_db", float)}  # fmt: skip
+    if kind not in effect or (kind == "speed" and amount <= 0):
+        raise ValueError(f"contrastive pair of kind '{kind}', amount {amount}: expected pitch (semitones), speed "
+                         "(a tempo factor > 0) or energy (dB)")  # fmt: skip
+    key, value = effect[kind][0], effect[kind][1](amount)
+    sign = {"second": 1.0, "first": -1.0}[meta["modified_half"]]
+    return {k: (sign * value if k == key else 0.0) for k in PAIR_TARGETS}
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -303,50 +299,72 @@ class WarmupData:
     clips: int
 
 
+def _clip_variants(job: tuple) -> tuple[np.ndarray, np.ndarray, list[dict | None], list[np.ndarray]]:
+    """One clip's variants: (features float16, attention masks, features rows, frame targets), one per variant."""
+    from emotionthinker.audio import load
+    from emotionthinker.training.augment import shift_audio, shifted
+
+    path, row, fe, repo_root, variants, token_s, n_tokens = job
+    x = load(Path(repo_root) / path, fe.sampling_rate)
+    m = measure_frames(x, fe.sampling_rate, (row or {}).get("speaker_f0_median_hz"))
+    seed = zlib.crc32(str(path).encode())
+    audio = [shift_audio(x, s, g, fe.sampling_rate, p, t, seed)[: fe.n_samples] for s, g, p, t in variants]
+    f = fe(audio, sampling_rate=fe.sampling_rate, return_attention_mask=True, padding="max_length",
+           return_tensors="np")  # fmt: skip
+    rows = [shifted(row, s, g, p, t) for s, g, p, t in variants]
+    frames = [frame_targets(m, token_s, n_tokens, s, g, p, t) for s, g, p, t in variants]
+    return f["input_features"].astype(np.float16), f["attention_mask"], rows, frames
+
+
 def prepare(
     clips: Sequence[tuple[str, dict | None]],
     processor,
     repo_root: Path,
     shifts_st: Sequence[float] = (0.0,),
     gains_db: Sequence[float] = (0.0,),
+    psola: Sequence[Sequence[float]] = (),
     progress: bool = True,
+    workers: int = 1,
 ) -> WarmupData:
-    """Measure every clip's frames once, then build the features and targets of each variant (shift x gain).
+    """Measure every clip's frames once, then build the features and targets of each variant: every shift x gain,
+    then every (pitch_st, tempo) of ``psola`` (PSOLA, unshifted, at gain 0). A contrastive pair gets no PSOLA
+    copies, which on three pairs per clip took 4 of the stage's 22 minutes; heard at every gain only, the pairs
+    taught too little (val contrastive 0.75 after the prosody phase, against 0.98 with every variant). ``workers`` processes share the clips (PSOLA takes about 50 ms a
+    variant); the result does not depend on their number.
 
-    ``clips`` are (audio_path, features row) pairs; a clip without a row (a contrastive pair's audio) is measured
-    here: its frames, and how its second half differs from its first (:func:`pair_deltas`, which resampling and gain
-    leave unchanged)."""
+    ``clips`` are (audio_path, features row) pairs; a contrastive pair's row holds how its second half differs from
+    its first (:func:`pair_deltas`, which resampling, PSOLA and gain leave unchanged)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
     from tqdm.auto import tqdm
 
-    from emotionthinker.audio import load
     from emotionthinker.model.audio import FRAMES_PER_POSITION
-    from emotionthinker.training.augment import shift_audio, shifted
 
     fe = processor.feature_extractor
     token_s = fe.hop_length * FRAMES_PER_POSITION * 2 / fe.sampling_rate  # conv stride 2, then pooling 2
     n_tokens = fe.nb_max_frames // (FRAMES_PER_POSITION * 2)
-    rows, frames, feats, masks, originals = [], [], [], [], []
-    for path, row in tqdm(clips, desc="audio warm-up: measuring", unit="clip", disable=not progress):
-        x = load(Path(repo_root) / path, fe.sampling_rate)
-        m = measure_frames(x, fe.sampling_rate, (row or {}).get("speaker_f0_median_hz"))
-        variants = [(s, g) for s in shifts_st for g in gains_db]
-        audio = [shift_audio(x, s, g)[: fe.n_samples] for s, g in variants]
-        f = fe(audio, sampling_rate=fe.sampling_rate, return_attention_mask=True, padding="max_length",
-               return_tensors="pt")  # fmt: skip
-        feats.append(f["input_features"].to(torch.float16))
-        masks.append(f["attention_mask"])
-        originals.append(row)
-        if row is None:
-            row = pair_deltas(x, fe.sampling_rate)
-        for s, g in variants:
-            rows.append(shifted(row, s, g))
-            frames.append(frame_targets(m, token_s, n_tokens, s, g))
+    variants = [(s, g, 0.0, 1.0) for s in shifts_st for g in gains_db]
+    variants += [(0.0, 0.0, float(p), float(t)) for p, t in psola]
+    pair_variants = [(s, g, 0.0, 1.0) for s in shifts_st for g in gains_db]
+    jobs = [(path, row, fe, str(repo_root), pair_variants if is_pair(row) else variants, token_s, n_tokens)
+            for path, row in clips]  # fmt: skip
+    bar = dict(desc="audio warm-up: measuring", unit="clip", total=len(jobs), disable=not progress)
+    if workers > 1 and len(jobs) > 1:
+        # spawn: the parent holds torch's thread pools, which a forked child must not inherit
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
+            done = list(tqdm(pool.map(_clip_variants, jobs, chunksize=8), **bar))
+    else:
+        done = [_clip_variants(j) for j in tqdm(jobs, **bar)]
+    rows = [r for _, _, clip_rows, _ in done for r in clip_rows]
+    originals = [row for _, row in clips]
     clip_y, _, _ = target_matrix(add_relative(rows, originals))
-    frame_y = np.stack(frames)
+    frame_y = np.stack([f for *_, clip_frames in done for f in clip_frames])
     mean, std = _stats(frame_y.reshape(-1, frame_y.shape[-1]).astype(np.float64))
     frame_y = ((frame_y - mean) / std).astype(np.float32)
-    return WarmupData(torch.cat(feats), torch.cat(masks), torch.from_numpy(clip_y), torch.from_numpy(frame_y),
-                      len(clips))  # fmt: skip
+    feats = torch.from_numpy(np.concatenate([f for f, *_ in done]))
+    masks = torch.from_numpy(np.concatenate([m for _, m, *_ in done]).astype(np.int64))
+    return WarmupData(feats, masks, torch.from_numpy(clip_y), torch.from_numpy(frame_y), len(clips))
 
 
 def warm_up_audio(
@@ -360,11 +378,14 @@ def warm_up_audio(
     seed: int = 0,
     shifts_st: Sequence[float] = (0.0,),
     gains_db: Sequence[float] = (0.0,),
+    psola: Sequence[Sequence[float]] = (),
     frame_weight: float = 1.0,
     progress: bool = True,
+    workers: int = 1,
 ) -> dict:
     """Train ``model``'s audio encoder and projector in place on ``clips`` ((audio_path, features row or None)), each
-    heard at every shift and gain; the loss is the clip targets' MSE plus ``frame_weight`` times the frame targets'.
+    heard in every variant of :func:`prepare`; the loss is the clip targets' MSE plus ``frame_weight`` times the
+    frame targets'.
 
     Returns the losses before and after and the time taken. Stops early (with a log line) if the loss is not finite.
     """
@@ -374,7 +395,7 @@ def warm_up_audio(
         raise ValueError("audio warm-up: no train clips with measured features (data/features.jsonl)")
     started = time.perf_counter()
     torch.manual_seed(seed)
-    data = prepare(clips, processor, repo_root, shifts_st, gains_db, progress)
+    data = prepare(clips, processor, repo_root, shifts_st, gains_db, psola, progress, workers)
     measured = time.perf_counter() - started
     n = len(data.clip_targets)
     probe = ProsodyProbe(model, data.clip_targets.shape[1], data.frame_targets.shape[2])

@@ -1,0 +1,143 @@
+"""What a SpeechLLM's audio tokens carry: linear probes of each prosody task on the frozen encoder + projector.
+
+    python benchmarks/audio_probe.py                                  # models/base on data/
+    python benchmarks/audio_probe.py --path checkpoints/sft/init      # the tiny model right after the warm-up
+    python benchmarks/audio_probe.py --path A --path B                # two models side by side
+
+For every attribute task (pitch, energy, speed, intonation) a logistic regression reads the answer from the mean of
+a clip's audio tokens; for contrastive pairs, per kind, from the mean of the tokens and from the difference of the
+means of the first and second halves (the comparison the language model has to make). Fitted on train, scored on
+train and val: the val figure is about what the language model could reach by reading the tokens linearly, the
+reference its SFT accuracy (metrics/sft.json) is set against. Then the F0 a ridge regression reads from the pooled
+tokens, its error in semitones per val speaker: a bias per speaker says the encoder hears the voice, not the pitch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from emotionthinker.audio import load as load_audio
+from emotionthinker.model import load
+from emotionthinker.records import read_jsonl
+from emotionthinker.training.warmup import ProsodyProbe
+
+ATTRIBUTES = ("pitch", "energy", "speed", "intonation")
+KINDS = ("pitch", "speed", "energy")
+
+
+class Tokens:
+    """The audio tokens of a model per clip, cached: (mean of all, mean of first half - mean of second half)."""
+
+    def __init__(self, path: Path):
+        model, processor = load(path, device="cpu")
+        model.eval()
+        self.fe = processor.feature_extractor
+        self.probe = ProsodyProbe(model, 1)
+        self.cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __call__(self, audio_path: str) -> tuple[np.ndarray, np.ndarray]:
+        if audio_path not in self.cache:
+            x = load_audio(Path(audio_path), self.fe.sampling_rate)
+            f = self.fe([x], sampling_rate=self.fe.sampling_rate, return_attention_mask=True, padding="max_length",
+                        return_tensors="pt")  # fmt: skip
+            with torch.no_grad():
+                hidden, n = self.probe.tokens(f["input_features"], f["attention_mask"])
+            h = hidden[0, : int(n[0])].numpy()
+            mid = len(h) // 2
+            self.cache[audio_path] = (h.mean(0), h[:mid].mean(0) - h[mid:].mean(0))
+        return self.cache[audio_path]
+
+
+def _classify(tokens: Tokens, rows: list[dict], view: int) -> tuple[float, float]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    data = {s: [r for r in rows if r["split"] == s] for s in ("train", "val")}
+    x = {s: np.stack([tokens(r["audio_path"])[view] for r in v]) for s, v in data.items()}
+    y = {s: [r["answer"] for r in v] for s, v in data.items()}
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000)).fit(x["train"], y["train"])
+    return clf.score(x["train"], y["train"]), clf.score(x["val"], y["val"])
+
+
+def task_probes(tokens: Tokens, data_dir: Path) -> dict[str, tuple[float, float]]:
+    out = {}
+    for task in ATTRIBUTES:
+        rows = [r for r in read_jsonl(data_dir / "sft_tasks" / f"{task}.jsonl") if r["split"] != "test"]
+        out[task] = _classify(tokens, rows, 0)
+    pairs = [r for r in read_jsonl(data_dir / "sft_tasks" / "contrastive.jsonl") if r["split"] != "test"]
+    for kind in KINDS:
+        rows = [r for r in pairs if r["meta"]["kind"] == kind]
+        out[f"contrastive {kind}, pooled"] = _classify(tokens, rows, 0)
+        out[f"contrastive {kind}, halves"] = _classify(tokens, rows, 1)
+    return out
+
+
+def f0_bias(tokens: Tokens, data_dir: Path) -> dict[str, dict]:
+    """Ridge regression of the clip's median F0 (semitones) on the pooled tokens: RMSE on train and val, and per
+    val speaker the mean error (bias) and its SD."""
+    from sklearn.linear_model import Ridge
+
+    features = {f["utt_id"]: f for f in read_jsonl(data_dir / "features.jsonl")}
+    x, y, who = [], [], []
+    for r in read_jsonl(data_dir / "manifest.jsonl"):
+        f = features.get(r["utt_id"])
+        if r["split"] == "test" or not f or not f.get("f0_reliable") or not f.get("f0_median_hz"):
+            continue
+        x.append(tokens(r["audio_path"])[0])
+        y.append(12 * np.log2(f["f0_median_hz"]))
+        who.append((r["split"], r.get("speaker", "?")))
+    x, y = np.stack(x), np.array(y)
+    train = np.array([s == "train" for s, _ in who])
+    err = Ridge(alpha=1.0).fit(x[train], y[train]).predict(x) - y
+    out = {"rmse_train_st": float(np.sqrt(np.mean(err[train] ** 2))),
+           "rmse_val_st": float(np.sqrt(np.mean(err[~train] ** 2)))}  # fmt: skip
+    by: dict[str, list[float]] = defaultdict(list)
+    for e, (split, speaker) in zip(err, who, strict=True):
+        if split == "val":
+            by[speaker].append(float(e))
+    out["val_speakers"] = {s: {"n": len(v), "bias_st": float(np.mean(v)), "sd_st": float(np.std(v))}
+                           for s, v in sorted(by.items())}  # fmt: skip
+    return out
+
+
+def _cell(fmt: str, *values: float) -> str:
+    return f"{fmt.format(*values):>30}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--path", type=Path, action="append", help="model folder (repeat to compare; default models/base)")
+    ap.add_argument("--data-dir", type=Path, default=Path("data"), help="folder with sft_tasks/, manifest, features")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args()
+    paths = args.path or [Path("models/base")]
+    for p in paths:
+        if not (p / "config.json").exists():
+            raise SystemExit(f"{p}: no model there (config.json missing); run the sft stage or pass --path")
+    results = {}
+    for p in paths:
+        tokens = Tokens(p)
+        results[str(p)] = {"tasks": task_probes(tokens, args.data_dir), "f0": f0_bias(tokens, args.data_dir)}
+    names = list(results)
+    print(f"{'linear probe (train / val accuracy)':34}" + "".join(f"{n[-28:]:>30}" for n in names))
+    for task in results[names[0]]["tasks"]:
+        print(f"{task:34}" + "".join(_cell("{:.3f} / {:.3f}", *results[n]["tasks"][task]) for n in names))
+    for key in ("rmse_train_st", "rmse_val_st"):
+        print(f"{'F0 ' + key:34}" + "".join(f"{results[n]['f0'][key]:>30.2f}" for n in names))
+    for speaker in results[names[0]]["f0"]["val_speakers"]:
+        cells = [results[n]["f0"]["val_speakers"].get(speaker) for n in names]
+        line = "".join(_cell("{:+.2f} / {:.2f} st", c["bias_st"], c["sd_st"]) if c else _cell("-") for c in cells)
+        print(f"{'F0 bias / sd, ' + speaker:34}" + line)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
