@@ -329,8 +329,8 @@ def prepare(
     """Measure every clip's frames once, then build the features and targets of each variant: every shift x gain,
     then every (pitch_st, tempo) of ``psola`` (PSOLA, unshifted, at gain 0). A contrastive pair gets no PSOLA
     copies, which on three pairs per clip took 4 of the stage's 22 minutes; heard at every gain only, the pairs
-    taught too little (val contrastive 0.75 after the prosody phase, against 0.98 with every variant). ``workers`` processes share the clips (PSOLA takes about 50 ms a
-    variant); the result does not depend on their number.
+    taught too little (val contrastive 0.75 after the prosody phase, against 0.98 with every variant). ``workers``
+    processes share the clips (PSOLA takes about 50 ms a variant); the result does not depend on their number.
 
     ``clips`` are (audio_path, features row) pairs; a contrastive pair's row holds how its second half differs from
     its first (:func:`pair_deltas`, which resampling, PSOLA and gain leave unchanged)."""
