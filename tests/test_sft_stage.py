@@ -113,7 +113,9 @@ def data(tmp_path_factory):
         tasks["energy"].append({**base, "task": "energy", "question": "Energy? low, medium or high.",
                                 "answer": "high" if loud else "low", "options": ["low", "high"]})  # fmt: skip
         tasks["contrastive"].append({**base, "task": "contrastive", "question": "Which part is louder?",
-                                     "answer": "second", "options": ["first", "second"]})  # fmt: skip
+                                     "answer": "second", "options": ["first", "second"],
+                                     "meta": {"kind": "energy", "amount": 6.0, "modified_half": "second",
+                                              "direction": "up"}})  # fmt: skip
         tasks["stress"].append({**base, "task": "stress", "question": "Which word is stressed?", "answer": "town"})
         tasks["caption"].append({**base, "task": "caption", "question": "Describe the voice.",
                                  "answer": f"A voice with {level} pitch."})  # fmt: skip
