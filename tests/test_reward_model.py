@@ -430,6 +430,8 @@ def test_stage_writes_metrics_and_curve_and_exits_2_on_bad_input(rows, tmp_path,
     assert result["val"]["rows"] == len(rows[1]) and result["val"]["policy"]["rows"] == 6
     out = capsys.readouterr().out
     assert "pairwise accuracy" in out and "policy samples (6): R_t Spearman" in out
+    by_kind = result["val"]["mae_by_kind"]  # the annotate rows only, per kind and dimension
+    assert set(by_kind) == {"gold", *KINDS} and all(set(v) == set(DIMENSIONS) for v in by_kind.values())
 
     params.write_text("reward_model:\n  weights: [0.5, 0.5]\n")
     assert stage.cli(args) == 2

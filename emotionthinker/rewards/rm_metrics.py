@@ -96,6 +96,21 @@ def pairwise_accuracy(rows: Sequence[Mapping], rewards: Sequence[float]) -> dict
     }
 
 
+def mae_by_kind(rows: Sequence[Mapping], predicted: np.ndarray, targets: np.ndarray) -> dict[str, dict[str, float]]:
+    """Mean absolute error per row ``kind`` and dimension: which degradations the model misjudges, and on what.
+
+    >>> mae_by_kind([{"kind": "gold"}, {"kind": "truncate"}, {"kind": "gold"}],
+    ...             np.array([[5, 5, 5, 5], [5, 5, 5, 3], [4, 5, 5, 5]]), np.full((3, 4), 5.0))["gold"]
+    {'factual_alignment': 0.5, 'interpretative_quality': 0.0, 'caption_completeness': 0.0, 'fluency_structure': 0.0}
+    """
+    kinds = np.array([r["kind"] for r in rows])
+    err = np.abs(np.asarray(predicted, dtype=float) - np.asarray(targets, dtype=float))
+    return {
+        k: {d: round(float(err[kinds == k, j].mean()), 4) for j, d in enumerate(DIMENSIONS)}
+        for k in sorted(set(kinds.tolist()))
+    }
+
+
 def _finite(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 4)
 
@@ -128,8 +143,9 @@ def evaluate_scores(
     On the annotate stage's rows (gold rationales and degradations), per dimension: ``spearman`` and ``mae`` (and
     ``spearman_raw`` of the unclamped ``raw`` predictions when given); for R_t: ``spearman`` and ``mae`` against the
     labels' R_t; ``pairwise_accuracy`` of the predicted R_t, and ``labels_pairwise_accuracy``, that of the labels
-    themselves (the ceiling: a degradation can tie its gold row). On policy rows, when there are any, the same
-    Spearman and MAE figures under ``policy``. Undefined values (a constant column) are None.
+    themselves (the ceiling: a degradation can tie its gold row); ``mae_by_kind``, the MAE per kind and dimension.
+    On policy rows, when there are any, the same Spearman and MAE figures under ``policy``. Undefined values (a
+    constant column) are None.
     """
     predicted, targets = np.asarray(predicted, dtype=float), np.asarray(targets, dtype=float)
     raw = None if raw is None else np.asarray(raw, dtype=float)
@@ -144,6 +160,7 @@ def evaluate_scores(
     by_kind = {k: _finite(v) for k, v in pw["by_kind"].items()}
     out["pairwise_accuracy"] = {"overall": _finite(pw["overall"]), "pairs": pw["pairs"], "by_kind": by_kind}
     out["labels_pairwise_accuracy"] = _finite(pairwise_accuracy(annotated, r_true)["overall"])
+    out["mae_by_kind"] = mae_by_kind(annotated, predicted[keep], targets[keep])
     if policy.any():
         out["policy"] = _agreement(predicted[policy], targets[policy], weights, None if raw is None else raw[policy])
     return out
