@@ -96,6 +96,10 @@ def pairwise_accuracy(rows: Sequence[Mapping], rewards: Sequence[float]) -> dict
     }
 
 
+def _finite(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), 4)
+
+
 def mae_by_kind(rows: Sequence[Mapping], predicted: np.ndarray, targets: np.ndarray) -> dict[str, dict[str, float]]:
     """Mean absolute error per row ``kind`` and dimension: which degradations the model misjudges, and on what.
 
@@ -104,15 +108,10 @@ def mae_by_kind(rows: Sequence[Mapping], predicted: np.ndarray, targets: np.ndar
     {'factual_alignment': 0.5, 'interpretative_quality': 0.0, 'caption_completeness': 0.0, 'fluency_structure': 0.0}
     """
     kinds = np.array([r["kind"] for r in rows])
-    err = np.abs(np.asarray(predicted, dtype=float) - np.asarray(targets, dtype=float))
     return {
-        k: {d: round(float(err[kinds == k, j].mean()), 4) for j, d in enumerate(DIMENSIONS)}
+        k: {d: _finite(mae(predicted[kinds == k, j], targets[kinds == k, j])) for j, d in enumerate(DIMENSIONS)}
         for k in sorted(set(kinds.tolist()))
     }
-
-
-def _finite(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else round(float(x), 4)
 
 
 def _agreement(predicted: np.ndarray, targets: np.ndarray, weights: Sequence[float], raw: np.ndarray | None) -> dict:
