@@ -207,7 +207,7 @@ class EmotionThinker:
         self.thresholds = meta.get("thresholds") or None
         if not self.thresholds:
             logger.warning("%s was promoted without prosody thresholds: levels will be null", self.tag)
-        self.model, self.processor = load(path)
+        self.model, self.processor = load(path, device="auto")
         self.torch_threads = _set_threads(self.model)
         window = getattr(self.processor.feature_extractor, "chunk_length", None)
         self.limits = limits_for(SETTINGS.max_duration_s, window)

@@ -89,7 +89,7 @@ def main(params: Path, data_dir: Path, reward_model: Path | None, metrics: Path,
     gold = [c.emotion for c in clips]
     for cand in cfg.candidates:
         log.info("evaluating %s (%s)", cand.name, cand.path)
-        model, processor = load(repo_root / cand.path)
+        model, processor = load(repo_root / cand.path, device="auto")
         m, answers = evaluate_model(model, processor, clips, labels, task_examples, scorers, weights, cfg.batch_size,
                                     cfg.max_new_tokens, cfg.temperature, repo_root, cand.name)  # fmt: skip
         m["path"] = str(cand.path)

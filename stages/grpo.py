@@ -78,7 +78,7 @@ def val_evaluation(model_dir: Path, records: list[dict], labels: list[str], batc
     from emotionthinker.rewards import DEFAULT_WEIGHTS, JudgeReward
 
     clips = load_clips(records, repo_root)
-    model, processor = load(model_dir)
+    model, processor = load(model_dir, device="auto")
     t0 = time.perf_counter()
     answers = analyse_all(model, processor, [c.samples for c in clips], labels, batch_size, max_new_tokens,
                           progress=True, desc=f"val answers of {model_dir}")  # fmt: skip

@@ -50,7 +50,7 @@ def main(params: Path, data_dir: Path, base: Path, out_dir: Path, metrics: Path,
     if cfg.per_clip:
         if not (Path(base) / "config.json").exists():
             raise FileNotFoundError(f"{base}: no model (config.json missing); run the sft stage first (dvc repro sft)")
-        model, processor = load(base)
+        model, processor = load(base, device="auto")
     result: dict = {"per_clip": cfg.per_clip, "temperature": cfg.temperature, "max_new_tokens": cfg.max_new_tokens,
                     "splits": {}}  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)

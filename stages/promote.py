@@ -57,7 +57,7 @@ def incumbent_score(incumbent: dict, metric: str, evaluation: dict, raw: dict, r
     scorers, weights = {"judge": JudgeReward(labels=labels)}, list(DEFAULT_WEIGHTS)
     if metric == "rm_overall":
         scorers["rm"] = ReasoningRewardModel.from_pretrained(repo_root / "models" / "reward")
-    model, processor = load(Path(incumbent["path"]))
+    model, processor = load(Path(incumbent["path"]), device="auto")
     m, _ = evaluate_model(model, processor, clips, labels, [], scorers, weights, ecfg.batch_size, ecfg.max_new_tokens,
                           ecfg.temperature, repo_root, name=incumbent["tag"])  # fmt: skip
     return float(summary_row(m)[metric]), "evaluated again on this test split"

@@ -401,6 +401,9 @@ def test_causal_lm_backbone_trains_with_lora_and_reloads(rows, tokenizer, tmp_pa
         }  # fmt: skip
     )
     metrics, _ = train_reward_model(cfg, *rows, tmp_path / "out", tmp_path / "work")
+    # the adapters of q_proj (32 -> 32) and v_proj (32 -> 16) at r=4, and the new 4-output head (counted before the
+    # adapters are merged into the saved model)
+    assert metrics["model"]["trainable_parameters"] == 4 * (32 + 32) + 4 * (32 + 16) + 32 * 4
     assert metrics["model"]["trainable_parameters"] < metrics["model"]["parameters"]
     reward = ReasoningRewardModel.from_pretrained(tmp_path / "out", device="cpu")
     assert not any("lora" in k for k in reward.model.state_dict())

@@ -299,6 +299,8 @@ def _read_chat_template(path: Path) -> str | None:
 def load(path: Path, device: str | torch.device = "cpu", dtype: str | torch.dtype | None = None):
     """``(model, processor)`` of a local Qwen2-Audio or Qwen2.5-Omni checkpoint (its thinker); never downloads.
 
+    ``device`` "auto" is CUDA when there is one, else the CPU: what generation-only callers (evaluation, sampling,
+    serving) use; training keeps the CPU default and lets the trainer place the model (one copy per process).
     ``dtype`` None or "auto" keeps the checkpoint's dtype. Raises :class:`CheckpointError` naming the path and
     the expected files when the folder is not a supported checkpoint.
     """
@@ -306,6 +308,8 @@ def load(path: Path, device: str | torch.device = "cpu", dtype: str | torch.dtyp
 
     path = Path(path)
     model_type = _check_folder(path)
+    if str(device) == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     kwargs = {"dtype": _dtype(dtype), "local_files_only": True}
     if str(device) != "cpu":
         kwargs["device_map"] = str(device)

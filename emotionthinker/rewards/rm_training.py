@@ -37,8 +37,7 @@ from emotionthinker.rewards.reward_model import (
 )
 from emotionthinker.rewards.rm_inputs import completion_text, context_text, encode
 from emotionthinker.rewards.rm_metrics import GOLD, evaluate_scores
-from emotionthinker.training.checkpoints import last_checkpoint, prepare_work_dir, source_hash
-from emotionthinker.training.run import precision_flags
+from emotionthinker.training.checkpoints import last_checkpoint, precision_flags, prepare_work_dir, source_hash
 
 logger = logging.getLogger(__name__)
 
@@ -377,7 +376,7 @@ def trainer_args(cfg: RewardModelConfig, output_dir: Path, n_val: int) -> Traini
         # random batches: grouping by length would fill a batch with one degradation kind (length tells them apart),
         # and the loss swings from batch to batch; the pairwise loss samples whole utt_id groups (its own sampler)
         train_sampling_strategy="random",
-        **precision_flags(cfg.precision),
+        **precision_flags(cfg.precision, "reward_model.precision"),
     )
 
 
@@ -481,6 +480,7 @@ def train_reward_model(
     start_step = int(Path(resume).name.split("-")[1]) if resume else 0
     samples = (state.global_step - start_step) * cfg.batch_size * cfg.grad_accum
 
+    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)  # before LoRA is merged
     _save_final(trainer.model, tokenizer, cfg, out_dir)
     reward = ReasoningRewardModel.from_pretrained(out_dir, device=trainer.args.device, batch_size=cfg.eval_batch_size)
     val = {}
@@ -497,7 +497,7 @@ def train_reward_model(
             "backbone": cfg.backbone,
             "path": str(cfg.path) if cfg.path else None,
             "parameters": n_params,
-            "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
+            "trainable_parameters": trainable,
             "vocab_size": len(tokenizer),
             "max_length": cfg.max_length,
         },

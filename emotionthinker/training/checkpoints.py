@@ -1,5 +1,5 @@
 """Checkpoints of the training stages: keep a work folder only for the run it belongs to, find the last checkpoint,
-and load its weights so that a resume really resumes."""
+and load its weights so that a resume really resumes; and the precision flags the three training stages share."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import logging
 import re
 import shutil
 from pathlib import Path
+
+import torch
 
 logger = logging.getLogger(__name__)
 
@@ -76,3 +78,13 @@ def load_checkpoint_weights(target, folder: str | Path) -> bool:
     del loaded
     logger.info("loaded the model weights of %s", folder)
     return True
+
+
+def precision_flags(precision: str, key: str = "sft.precision") -> dict:
+    """bf16/fp16 flags for the trainer; ``auto`` is bf16 on a CUDA device that supports it, else fp32. ``key`` names
+    the setting in the error."""
+    if precision == "auto":
+        precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    if precision != "fp32" and not torch.cuda.is_available():
+        raise ValueError(f"{key}={precision} needs a CUDA device; use fp32 (or auto) on a CPU")
+    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}

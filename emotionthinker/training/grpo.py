@@ -50,7 +50,7 @@ from emotionthinker.rewards.ptr import (
     format_reward,
     outcome_reward,
 )
-from emotionthinker.training.checkpoints import last_checkpoint, load_checkpoint_weights
+from emotionthinker.training.checkpoints import last_checkpoint, load_checkpoint_weights, precision_flags
 from emotionthinker.training.data import clean_messages
 
 logger = logging.getLogger(__name__)
@@ -607,11 +607,6 @@ def grpo_args(
 ) -> GRPOPTRConfig:
     """The trainer's config for the grpo section of params; batch sizes from prompts per step and the group size."""
     cuda = torch.cuda.is_available()
-    precision = stage.precision
-    if precision == "auto":
-        precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
-    if precision != "fp32" and not cuda:
-        raise ValueError(f"grpo.precision={stage.precision} needs a CUDA device; use fp32 (or auto) on a CPU")
     return GRPOPTRConfig(
         output_dir=str(output_dir),
         audio_root=str(audio_root),
@@ -642,8 +637,7 @@ def grpo_args(
         max_grad_norm=stage.max_grad_norm,
         seed=stage.seed,
         data_seed=stage.seed,
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
+        **precision_flags(stage.precision, "grpo.precision"),
         activation_checkpointing=stage.gradient_checkpointing,
         save_strategy="steps",
         save_steps=stage.save_steps,

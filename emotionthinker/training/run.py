@@ -24,7 +24,7 @@ import torch
 from emotionthinker.config.model import ModelConfig
 from emotionthinker.config.sft import PhaseConfig, SFTConfig
 from emotionthinker.records import read_jsonl
-from emotionthinker.training.checkpoints import prepare_work_dir, source_hash
+from emotionthinker.training.checkpoints import precision_flags, prepare_work_dir, source_hash
 from emotionthinker.training.data import COT_TASK, cap_per_task, fit_targets, sft_examples
 from emotionthinker.training.sft import EmotionSFTConfig, evaluate_tasks, majority_baseline, metric_name, train_sft
 from emotionthinker.training.warmup import warm_up_audio
@@ -70,15 +70,6 @@ def input_files(data_dir: Path, tasks: Sequence[str]) -> list[Path]:
     if missing:
         raise FileNotFoundError(f"{', '.join(missing)}: missing; run the annotate stage first (dvc repro annotate)")
     return files
-
-
-def precision_flags(precision: str) -> dict:
-    """bf16/fp16 flags for the trainer; ``auto`` is bf16 on a CUDA device that supports it, else fp32."""
-    if precision == "auto":
-        precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
-    if precision != "fp32" and not torch.cuda.is_available():
-        raise ValueError(f"sft.precision={precision} needs a CUDA device; use fp32 (or auto) on a CPU")
-    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
 
 def trainer_config(cfg: SFTConfig, phase: PhaseConfig, output_dir: Path, audio_root: Path) -> EmotionSFTConfig:
