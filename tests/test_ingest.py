@@ -66,6 +66,21 @@ def _cfg(manifest, **kw):
     )
 
 
+def test_a_rendered_clip_has_the_same_utt_id_wherever_the_repository_is():
+    from pathlib import Path
+
+    from emotionthinker.corpora.base import SourceClip
+    from emotionthinker.corpora.ingest import _source_key, utt_id
+
+    spec = CorpusSpec(name="synthetic", format="synthetic")
+    ids = {utt_id("synthetic", _source_key(SourceClip(Path(f"{root}/data/synth/wav/a.wav"), "sad", "s1",
+                                                      key="wav/a.wav"), spec))
+           for root in ("/work/main", "/tmp/clone")}  # fmt: skip
+    assert len(ids) == 1
+    unkeyed = {_source_key(SourceClip(Path(f"{root}/x.wav"), "sad", "s1"), spec) for root in ("/a", "/b")}
+    assert len(unkeyed) == 2  # with no root and no key the absolute path is all there is
+
+
 def test_every_failure_mode_is_quarantined_with_its_reason(tmp_path):
     res = ingest(_cfg(_corpus(tmp_path)), tmp_path / "audio", repo_root=tmp_path, progress=False)
     reasons = {q["source_path"].rsplit("/", 1)[-1].split(":")[0]: q["reason"] for q in res.quarantine}

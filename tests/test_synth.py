@@ -242,6 +242,7 @@ def test_adapter(corpus: tuple[Path, list[dict]]) -> None:
     assert len(clips) == len(records) and all(isinstance(c, SourceClip) for c in clips)
     c = clips[0]
     assert c.source_path.is_absolute() and c.source_path.is_file()
+    assert c.key == records[0]["path"]  # what its utt_id hashes: the same wherever the corpus is rendered
     assert c.source_label == records[0]["emotion"] and c.speaker == "syn01" and c.gender == "female"
     assert c.language == "en" and c.transcription == records[0]["transcription"]
     assert c.meta["utt_id"] == records[0]["meta"]["utt_id"] and "pitch_shift_st" in c.meta

@@ -29,6 +29,9 @@ class SourceClip:
     start_s: float | None = None  # segment inside a longer file (IEMOCAP dialogue wavs are split already)
     end_s: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # anything else the corpus knows (synthetic settings, ...)
+    # the clip's identity inside a corpus that has no root folder (a rendered one): its path relative to where it was
+    # rendered, so that its utt_id does not depend on where the repository is checked out
+    key: str | None = None
 
 
 @dataclass

@@ -50,10 +50,12 @@ def utt_id(corpus: str, source_key: str) -> str:
 
 
 def _source_key(clip: SourceClip, spec: CorpusSpec) -> str:
+    """What a clip's utt_id hashes: its path relative to the corpus root (or the manifest's folder, or the clip's own
+    ``key``), plus its segment; an absolute path only when there is none of those."""
     base = spec.root or (Path(spec.manifest).parent if spec.manifest else None)
     path = Path(clip.source_path)
-    key = str(path)
-    if base is not None:
+    key = clip.key or str(path)
+    if base is not None and not clip.key:
         try:
             key = path.resolve().relative_to(Path(base).expanduser().resolve()).as_posix()
         except ValueError:

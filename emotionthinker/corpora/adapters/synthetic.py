@@ -55,4 +55,5 @@ def synthetic(spec: CorpusSpec) -> Iterator[SourceClip | SourceProblem]:
                 language=spec.language or rec.get("language") or "en",
                 transcription=rec.get("transcription"),
                 meta=rec.get("meta", {}),
+                key=Path(rec["path"]).as_posix(),
             )
