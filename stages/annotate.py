@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from emotionthinker.annotate.build import emotioncot_record, rm_records, summary
+from emotionthinker.annotate.build import counterfactual_rm_records, emotioncot_record, rm_records, summary
 from emotionthinker.annotate.facts import Facts
 from emotionthinker.annotate.llm import EndpointConfig, EndpointWriter, dry_run
 from emotionthinker.annotate.tasks import attribute_tasks, caption_tasks, contrastive_tasks, stress_tasks
@@ -85,6 +85,14 @@ def main(params: Path, manifest: Path, labels: Path, out_dir: Path, metrics: Pat
                   for rec in rm_records(r, facts[r["utt_id"]], label_set, rng, cfg.rm_degradations_per_clip,
                                         extra_golds(r, facts[r["utt_id"]], cfg) if split == "train" else ())]
           for split in ("train", "val")}  # fmt: skip
+    donors: dict[str, list[Facts]] = {}  # train clips only: val and test cues never feed training
+    for r in cot:
+        if r["split"] == "train":
+            donors.setdefault(r["emotion"], []).append(facts[r["utt_id"]])
+    for r in (r for r in cot if r["split"] == "train"):
+        rm["train"] += counterfactual_rm_records(r, facts[r["utt_id"]], donors[r["emotion"]], label_set, rng,
+                                                 cfg.rm_counterfactuals_per_clip, cfg.seed,
+                                                 first_variant=cfg.rm_rationales_per_clip)  # fmt: skip
     for split, recs in rm.items():
         write_jsonl(out_dir / "rm" / f"{split}.jsonl", recs)
 

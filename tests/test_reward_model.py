@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+import shutil
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ from emotionthinker.rewards import (
     FACT_FIELDS,
     JudgeReward,
     ReasoningRewardModel,
+    answer_line,
     context_text,
     encode,
     evaluate_scores,
@@ -149,8 +151,12 @@ def test_context_puts_facts_caption_transcript_then_the_completion(tokenizer):
     # a missing caption and transcript are rebuilt from complete facts
     assert context_text(f.to_dict()) == ctx
     ids, cut = encode(tokenizer, f.to_dict(), caption(f), f.transcript, "<think>x</think><answer>sad</answer>", 256)
-    assert not cut and ids[-1] == tokenizer.eos_token_id
-    assert tokenizer.decode(ids[:-1]) == ctx + "<think>x</think><answer>sad</answer>"
+    assert not cut and tokenizer.eos_token_id not in ids
+    # the head reads the last token: the answer, repeated on a line of its own after the completion
+    assert tokenizer.decode(ids) == ctx + "<think>x</think><answer>sad</answer>\nanswer:sad"
+    assert "sad".endswith(tokenizer.decode(ids[-1:]))  # the last token (the head reads it) ends the answer
+    no_answer, _ = encode(tokenizer, f.to_dict(), caption(f), f.transcript, "<think>x</think>", 256)
+    assert tokenizer.decode(no_answer).endswith("</think>\nanswer:none")
 
 
 def test_truncation_keeps_the_completion_end_by_default_and_its_start_on_the_right(tokenizer, rows):
@@ -159,20 +165,25 @@ def test_truncation_keeps_the_completion_end_by_default_and_its_start_on_the_rig
     full, cut = encode(*args, 1024)
     assert not cut
     ctx_len = len(tokenizer(context_text(r["facts"], r["caption"], r["transcript"]))["input_ids"])
+    tail = len(tokenizer(answer_line(r["completion"]))["input_ids"])  # "\nanswer:sad", never cut
     budget = 2 * ctx_len + 11  # the context takes less than half: it stays whole
-    keep = budget - 1 - ctx_len  # completion tokens that fit beside it and the EOS
+    keep = budget - tail - ctx_len  # completion tokens that fit beside it and the answer line
     assert len(full) > budget
     left, cut_left = encode(*args, budget)
     right, cut_right = encode(*args, budget, side="right")
     assert cut_left and cut_right and len(left) == len(right) == budget
     assert left[:ctx_len] == right[:ctx_len] == full[:ctx_len]
-    assert left[ctx_len:] == full[-(keep + 1) :]  # left: the completion's last tokens (</answer> included), EOS
-    assert tokenizer.decode(left[-10:-1]).endswith("<answer>sad</answer>")
-    assert right[ctx_len:-1] == full[ctx_len : ctx_len + keep]  # right: its first tokens (from <think>)
-    assert tokenizer.decode(right[ctx_len : ctx_len + 1]) == "<think>" and right[-1] == tokenizer.eos_token_id
-    # a context longer than half the budget is cut from its end; the completion keeps half (59 // 2 + 1 = 30)
+    assert left[ctx_len:] == full[-(keep + tail) :]  # left: the completion's last tokens (</answer> included)
+    assert tokenizer.decode(left[-(tail + 10) :]).endswith("<answer>sad</answer>\nanswer:sad")
+    assert right[ctx_len:-tail] == full[ctx_len : ctx_len + keep]  # right: its first tokens (from <think>)
+    assert tokenizer.decode(right[ctx_len : ctx_len + 1]) == "<think>" and right[-tail:] == full[-tail:]
+    # a context longer than half the budget is cut from its end; the completion keeps half of what the answer line
+    # leaves: (60 - tail) - (60 - tail) // 2
     short, _ = encode(*args, 60)
-    assert len(short) == 60 and short[:29] == full[:29] and short[29:] == full[-31:]
+    room = 60 - tail
+    kept = room - room // 2
+    assert len(short) == 60 and short[: room - kept] == full[: room - kept]
+    assert short[room - kept :] == full[-(kept + tail) :]
 
 
 # --------------------------------------------------------------------------------------------------- config
@@ -297,6 +308,15 @@ def test_reloaded_reward_model_gives_the_outputs_of_the_trained_one(trained, row
     after = ReasoningRewardModel.from_pretrained(out, device="cpu", batch_size=7).outputs(*args)
     np.testing.assert_allclose(after, before, atol=1e-5)
     assert np.ptp(after) > 0  # not a constant model
+
+
+def test_a_reward_model_of_an_older_input_layout_is_refused(trained, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(trained[-1], old)
+    cfg = json.loads((old / "reward_config.json").read_text())
+    (old / "reward_config.json").write_text(json.dumps({**cfg, "version": 1}))
+    with pytest.raises(CheckpointError, match="version 1, this code reads version 2 .* retrain the reward model"):
+        ReasoningRewardModel.from_pretrained(old)
 
 
 def test_reward_function_takes_string_and_conversational_completions(trained, rows):

@@ -109,6 +109,29 @@ def test_variants_are_other_rationales_for_the_same_facts():
     assert rows[:3] == rm_records(cot, f, DEFAULT_LABELS, random.Random(0), per_clip=2)  # the first gold: unchanged
 
 
+def test_counterfactual_clips_take_other_clips_cues_and_their_rationales_agree_with_them():
+    from emotionthinker.annotate.build import CUE_GROUPS, counterfactual_rm_records
+    from emotionthinker.judge import judge
+    from emotionthinker.judge.text import words_of
+
+    f = FACTS[10]
+    donors = [d for d in FACTS if d.emotion == f.emotion and d.utt_id != f.utt_id]
+    cot = {"utt_id": f.utt_id, "emotion": f.emotion}
+    rows = counterfactual_rm_records(cot, f, donors, DEFAULT_LABELS, random.Random(0), count=4)
+    golds = [r for r in rows if r["kind"] == "gold"]
+    assert len(rows) == 4 * 10 and [r["counterfactual"] for r in golds] == [1, 2, 3, 4]
+    assert {r["utt_id"] for r in rows} == {f.utt_id}  # the clip's id: its split and manifest entry
+    cues = {tuple(tuple(r["facts"][name] or ()) for group in CUE_GROUPS[:4] for name in group) for r in golds}
+    assert len(cues) > 1  # cues from other clips, not the clip's own
+    for r in golds:
+        cf = Facts.from_dict(r["facts"])
+        assert (cf.emotion, cf.transcript) == (f.emotion, f.transcript) and r["caption"] == caption(cf)
+        assert set(cf.stressed_words) <= set(words_of(f.transcript))
+        assert r["completion"].endswith(f"<answer>{f.emotion}</answer>")
+        assert judge(r["completion"], cf, DEFAULT_LABELS).factual_alignment >= 4.0  # written for these facts
+    assert rows == counterfactual_rm_records(cot, f, donors, DEFAULT_LABELS, random.Random(0), count=4)
+
+
 def test_variety_over_1000_rationales():
     texts = [write_rationale(f) for f in FACTS]
     assert len(texts) == 1000

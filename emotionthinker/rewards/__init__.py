@@ -23,6 +23,7 @@ from emotionthinker.rewards.reward_model import (
 )
 from emotionthinker.rewards.rm_inputs import (
     FACT_FIELDS,
+    answer_line,
     completion_text,
     context_text,
     encode,
@@ -33,8 +34,9 @@ from emotionthinker.rewards.rm_inputs import (
 from emotionthinker.rewards.rm_metrics import evaluate_scores, mae, pairwise_accuracy, reward_of, spearman
 
 __all__ = [
-    "DEFAULT_WEIGHTS", "FACT_FIELDS", "REWARD_CONFIG", "JudgeReward", "ReasoningRewardModel", "check_weights",
-    "completion_text", "context_text", "encode", "evaluate_scores", "mae", "model_text", "pairwise_accuracy",
+    "DEFAULT_WEIGHTS", "FACT_FIELDS", "REWARD_CONFIG", "JudgeReward", "ReasoningRewardModel", "answer_line",
+    "check_weights", "completion_text", "context_text", "encode", "evaluate_scores", "mae", "model_text",
+    "pairwise_accuracy",
     "read_reward_config", "reasoning_reward", "reward_of", "serialise_facts", "spearman", "to_score", "to_target",
     "truncate_ids", "write_reward_config",
 ]  # fmt: skip

@@ -35,7 +35,7 @@ from emotionthinker.rewards.rm_metrics import reward_of
 logger = logging.getLogger(__name__)
 
 REWARD_CONFIG = "reward_config.json"
-CONFIG_VERSION = 1
+CONFIG_VERSION = 2  # 2: the input ends with the answer line (rm_inputs), read by the head; 1 ended with an EOS
 DEFAULT_WEIGHTS = (0.25, 0.25, 0.25, 0.25)
 LOW, HIGH = 1.0, 5.0  # the judge's score range
 NORMALISATION = {
@@ -129,6 +129,11 @@ def read_reward_config(folder: Path) -> dict:
             "config.json, model.safetensors and the tokenizer files; run the reward_model stage)"
         )
     cfg = json.loads((folder / REWARD_CONFIG).read_text())
+    if cfg.get("version") != CONFIG_VERSION:
+        raise CheckpointError(
+            f"{folder / REWARD_CONFIG}: version {cfg.get('version')}, this code reads version {CONFIG_VERSION} (the "
+            "input layout changed); retrain the reward model (dvc repro reward_model)"
+        )
     if cfg.get("dimensions") != list(DIMENSIONS):
         raise CheckpointError(f"{folder / REWARD_CONFIG}: dimensions {cfg.get('dimensions')}, expected {DIMENSIONS}")
     return cfg

@@ -1,24 +1,32 @@
 """What the reasoning reward model reads: one text per rationale, built the same way in training and as a reward.
 
-Layout (one line per segment; the completion last, so that a causal model's last token has read everything)::
+Layout (one line per segment; the completion, then the answer it gives, last)::
 
     facts: emotion:sad; content_emotion:none; language:en; gender:female; ...
     caption: A female speaker says "..." with low pitch, ...
     transcript: I lost my keys again today.
     rationale:
     <think>...</think><answer>sad</answer>
+    answer:sad
 
 The facts are every field of ``Facts`` in its declaration order, whatever the order of the dict they come from, with
 missing values written ``none`` so that each field keeps its place; ``utt_id`` (an id, no signal) is left out, and
 so is the transcript, which has its own line. Values follow the colon without a space, as a label follows
-``<answer>``: a byte-level BPE then gives the facts' emotion and the answer tag the same tokens (" sad" and "sad" are
-different ids), and a small model only has to notice that the two are equal. Tokens: the context (the first three
-lines) then the completion, each tokenised on its own, the tokenizer's BOS first (if it has one) and its EOS last (if
-it has one that is not the pad token) as a fixed place for the sequence-classification head to read.
+``<answer>``: a byte-level BPE then gives the facts' emotion and the answer the same tokens (" sad" and "sad" are
+different ids).
 
-Truncation to ``max_length`` tokens: an over-long completion loses tokens from its start (``truncation_side="left"``,
-the default: its end holds the conclusion, the answer tag and whether the text was cut off) or from its end
-(``"right"``). The context is cut (from its end) only when it alone would take more than half of the budget.
+The last line repeats the completion's answer (``prompts.parse_answer``: its last ``<answer>`` tag, normalised, at most
+``ANSWER_WORDS`` words; ``none`` without one), and its last token is the one the sequence-classification head reads:
+there is no EOS after it. Whether the answer agrees with the conclusion and the facts is what interpretative quality
+turns on, and a small model learns that comparison where the answer itself is read; with the head on an EOS after
+``</answer>``, the same 2-layer model (1,689 steps) could not tell a gold rationale from its copy with another answer
+tag (pairwise accuracy 0.49 on those pairs; 0.88 with this line, and 0.74 -> 0.88 over all degradations).
+
+Tokens: the tokenizer's BOS (if it has one), the context (the first four lines) and the completion, each tokenised on
+its own, then the answer line. Truncation to ``max_length`` tokens: the answer line is always kept; an over-long
+completion loses tokens from its start (``truncation_side="left"``, the default: its end holds the conclusion, the
+answer tag and whether the text was cut off) or from its end (``"right"``). The context is cut (from its end) only
+when it alone would take more than half of the budget.
 """
 
 from __future__ import annotations
@@ -29,10 +37,12 @@ from typing import Any
 
 from emotionthinker.annotate.facts import Facts
 from emotionthinker.annotate.facts import caption as caption_of
+from emotionthinker.prompts import parse_answer
 
 _ALL_FIELDS = tuple(f.name for f in dataclasses.fields(Facts))
 FACT_FIELDS = tuple(f for f in _ALL_FIELDS if f not in ("utt_id", "transcript"))
 RATIONALE_PREFIX = "rationale:\n"
+ANSWER_WORDS = 4  # the longest label ("contempt or disgust") has three; longer answers are cut to this many words
 
 
 def _value(v: Any) -> str:
@@ -118,11 +128,23 @@ def completion_text(completion: Any) -> str:
     return "".join(parts)
 
 
+def answer_line(completion: Any) -> str:
+    """The last line of the input: the completion's answer, or ``none``.
+
+    >>> answer_line("<think>x</think><answer>Contempt or Disgust</answer>")
+    '\\nanswer:contempt or disgust'
+    >>> answer_line("<think>x</think>")
+    '\\nanswer:none'
+    """
+    answer = parse_answer(completion_text(completion)) or "none"
+    return "\nanswer:" + " ".join(answer.split()[:ANSWER_WORDS])
+
+
 def model_text(
     facts: Facts | Mapping[str, Any] | None, caption: str | None, transcript: str | None, completion: Any
 ) -> str:
     """The whole input as one string (for reading and for tokenizer training; the model gets ``encode``'s ids)."""
-    return context_text(facts, caption, transcript) + completion_text(completion)
+    return context_text(facts, caption, transcript) + completion_text(completion) + answer_line(completion)
 
 
 def truncate_ids(
@@ -165,8 +187,7 @@ def encode(
     """Token ids of one input (see the module docstring), at most ``max_length`` long; returns ``(ids, truncated)``."""
     ctx = tokenizer(context_text(facts, caption, transcript), add_special_tokens=False)["input_ids"]
     comp = tokenizer(completion_text(completion), add_special_tokens=False)["input_ids"]
+    tail = tokenizer(answer_line(completion), add_special_tokens=False)["input_ids"]
     head = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    eos = tokenizer.eos_token_id
-    tail = [eos] if eos is not None and eos != tokenizer.pad_token_id else []
     ctx, comp, cut = truncate_ids(ctx, comp, max_length - len(head) - len(tail), side)
     return head + ctx + comp + tail, cut

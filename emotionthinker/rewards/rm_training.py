@@ -35,7 +35,7 @@ from emotionthinker.rewards.reward_model import (
     to_target,
     write_reward_config,
 )
-from emotionthinker.rewards.rm_inputs import completion_text, context_text, encode
+from emotionthinker.rewards.rm_inputs import answer_line, completion_text, context_text, encode
 from emotionthinker.rewards.rm_metrics import GOLD, evaluate_scores
 from emotionthinker.training.checkpoints import last_checkpoint, precision_flags, prepare_work_dir, source_hash
 
@@ -81,10 +81,11 @@ def _in_range(x) -> bool:
 
 
 def tokenizer_texts(rows: Sequence[Mapping]) -> Iterator[str]:
-    """What the tiny model's BPE is trained on: each row's context and completion, in row order."""
+    """What the tiny model's BPE is trained on: each row's context, completion and answer line, in row order."""
     for r in rows:
         yield context_text(r["facts"], r.get("caption"), r.get("transcript"))
         yield completion_text(r["completion"])
+        yield answer_line(r["completion"])
 
 
 def score_matrix(rows: Sequence[Mapping]) -> np.ndarray:
