@@ -80,7 +80,7 @@ class RewardModelConfig(Strict):
         "tag and any cut-off), right keeps its beginning.",
     )
     # training
-    epochs: float = Field(1.0, gt=0, description="Passes over the train rows (fractions allowed).")
+    epochs: float = Field(2.0, gt=0, description="Passes over the train rows (fractions allowed).")
     learning_rate: float = Field(1e-3, gt=0, lt=1, description="Peak learning rate (AdamW; warmup then cosine).")
     batch_size: int = Field(32, ge=1, description="Rows per device per optimizer step (before grad_accum).")
     eval_batch_size: int = Field(64, ge=1, description="Rows per batch when scoring val and in the reward function.")
