@@ -72,8 +72,12 @@ def test_every_stage_produced_its_outputs_and_they_agree(repo):
         assert parse_answer(rec["target"]) == rec["emotion"]
         assert rec["judge"]["factual_alignment"] == 5.0
     rm = read_jsonl(repo / "data" / "rm" / "train.jsonl")
-    assert Counter(r["kind"] for r in rm) == {k: 2 * len(cot["train"]) for k in ["gold", *DEGRADATIONS]}  # 2 golds
-    assert len({r["completion"] for r in rm if r["kind"] == "gold"}) == 2 * len(cot["train"])
+    real = [r for r in rm if "counterfactual" not in r]
+    assert Counter(r["kind"] for r in real) == {k: 2 * len(cot["train"]) for k in ["gold", *DEGRADATIONS]}  # 2 golds
+    assert len({r["completion"] for r in real if r["kind"] == "gold"}) == 2 * len(cot["train"])
+    made_up = [r for r in rm if "counterfactual" in r]  # the micro profile: one counterfactual clip per train clip
+    assert Counter(r["kind"] for r in made_up) == {k: len(cot["train"]) for k in ["gold", *DEGRADATIONS]}
+    assert {r["utt_id"] for r in made_up} == {r["utt_id"] for r in cot["train"]}
     val_rm = read_jsonl(repo / "data" / "rm" / "val.jsonl")
     assert Counter(r["kind"] for r in val_rm) == {k: len(cot["val"]) for k in ["gold", *DEGRADATIONS]}
     tasks = {p.stem for p in (repo / "data" / "sft_tasks").glob("*.jsonl")}
