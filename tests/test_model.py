@@ -220,6 +220,37 @@ def test_batched_generation(tiny, batch_inputs):
     assert len(sampled) == 2
 
 
+def test_greedy_decoding_penalises_repeats_of_its_own_tokens_and_sampling_does_not(tiny, batch_inputs):
+    from transformers import RepetitionPenaltyLogitsProcessor
+
+    out, model, processor = tiny
+    messages, audios, _ = batch_inputs
+    assert json.loads((out / "generation_config.json").read_text())["repetition_penalty"] == 1.3
+    ids = processor.tokenizer
+    plain = generate(model, processor, messages, audios, max_new_tokens=24, repetition_penalty=1.0)
+    penalised = generate(model, processor, messages, audios, max_new_tokens=24)
+    distinct = [len(set(ids(t, add_special_tokens=False)["input_ids"])) for t in (*plain, *penalised)]
+    assert penalised != plain and sum(distinct[2:]) > sum(distinct[:2])  # the random model repeats itself less
+    seen = []
+    original = model.generate
+
+    def spy(**kwargs):
+        seen.append(kwargs)
+        return original(**kwargs)
+
+    model.generate = spy
+    try:
+        generate(model, processor, messages, audios, max_new_tokens=4, temperature=0.7)
+        generate(model, processor, messages, audios, max_new_tokens=4)
+    finally:
+        del model.generate
+    assert [k["repetition_penalty"] for k in seen] == [1.0, 1.0]  # transformers' own (prompt included) is off
+    assert "logits_processor" not in seen[0]  # sampling: the policy's own distribution
+    (greedy,) = seen[1]["logits_processor"]
+    assert isinstance(greedy, RepetitionPenaltyLogitsProcessor) and greedy.penalty == 1.3
+    assert greedy.prompt_ignore_length == seen[1]["input_ids"].shape[1]  # the prompt's tokens are not repeats
+
+
 def test_templates_that_look_for_an_audio_key(tiny, batch_inputs):
     """Released Qwen2-Audio templates test ``'audio' in part``; build_messages gives ``type`` + ``path``."""
     from transformers import Qwen2AudioProcessor

@@ -61,6 +61,16 @@ class ModelConfig(Strict):
     kv_heads: int = Field(2, ge=1, le=64, description="Tiny language model: key/value heads (divide heads; GQA).")
     intermediate_size: int = Field(512, ge=32, description="Tiny language model: MLP width.")
     max_positions: int = Field(4096, ge=512, description="Tiny language model: longest token sequence (RoPE).")
+    repetition_penalty: float = Field(
+        1.3,
+        ge=1.0,
+        le=2.0,
+        description="Tiny model's generation_config.repetition_penalty, applied by greedy decoding (evaluation and "
+        "serving) to the answer's own tokens (model.chat.generate; sampled rollouts use none). Released Qwen chat "
+        "checkpoints ship 1.05-1.1 and keep their own. Without it the tiny model loops on a phrase until it closes "
+        "the answer tag without a label: on the default corpus 1.3 took models/base's val EmotionCoT emotion "
+        "accuracy from 0.39 to 0.61 and format from 0.90 to 0.97 (test: 0.39 -> 0.57, 0.88 -> 0.98).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:

@@ -111,13 +111,14 @@ def _audio_config_kwargs(cfg: ModelConfig, feature_extractor) -> dict:
     }
 
 
-def _set_generation_defaults(model, ids: dict[str, int]) -> None:
+def _set_generation_defaults(model, ids: dict[str, int], repetition_penalty: float) -> None:
     gc = model.generation_config
     gc.eos_token_id = [ids[IM_END], ids[PAD_TOKEN]]
     gc.pad_token_id = ids[PAD_TOKEN]
     gc.bos_token_id = None
     gc.do_sample = False
     gc.max_new_tokens = 256
+    gc.repetition_penalty = repetition_penalty
 
 
 def build_tiny(cfg: ModelConfig, corpus_texts: Iterable[str], max_audio_s: float, out_dir: Path) -> Path:
@@ -147,7 +148,7 @@ def build_tiny(cfg: ModelConfig, corpus_texts: Iterable[str], max_audio_s: float
     )
     _seed(cfg.seed)
     model = Qwen2AudioForConditionalGeneration(config).to(torch.float32)
-    _set_generation_defaults(model, ids)
+    _set_generation_defaults(model, ids, cfg.repetition_penalty)
     processor = Qwen2AudioProcessor(
         feature_extractor=feature_extractor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE
     )
@@ -209,7 +210,7 @@ def build_tiny_omni(cfg: ModelConfig, corpus_texts: Iterable[str], max_audio_s: 
     )
     _seed(cfg.seed)
     model = Qwen2_5OmniThinkerForConditionalGeneration(config).to(torch.float32)
-    _set_generation_defaults(model, ids)
+    _set_generation_defaults(model, ids, cfg.repetition_penalty)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
     # laid out as the released checkpoints are: tokenizer files, preprocessor_config.json, chat_template.jinja

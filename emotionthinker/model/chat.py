@@ -219,7 +219,14 @@ def generate(
     top_p: float = 1.0,
     **generate_kwargs,
 ) -> list[str]:
-    """Batched generation; returns only the new text of each conversation (special tokens dropped, tags kept)."""
+    """Batched generation; returns only the new text of each conversation (special tokens dropped, tags kept).
+
+    Greedy decoding (``temperature`` 0) applies the checkpoint's ``repetition_penalty`` (or one passed in) to the
+    tokens it has generated only: transformers' own also counts the prompt's, which holds the answer format's tags,
+    so that a long answer could no longer close its tags. Sampling uses none, so that sampled answers (policy
+    samples, like GRPO's rollouts in TRL) come from the policy's own distribution."""
+    from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
+
     batch = to_device(encode_batch(processor, model_kind(model), messages_list, audios), model)
     tokenizer = processor.tokenizer
     sampling = temperature > 0
@@ -232,11 +239,17 @@ def generate(
         "eos_token_id": eos,
         "pad_token_id": tokenizer.pad_token_id,
     }
+    penalty = generate_kwargs.pop("repetition_penalty", None)
+    if penalty is None:
+        penalty = model.generation_config.repetition_penalty or 1.0
     if sampling:
         kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
     else:  # greedy: override a checkpoint's sampling defaults instead of warning about them
         kwargs.update(temperature=None, top_p=None, top_k=None)
-    kwargs.update(generate_kwargs)
+        if penalty != 1.0:  # prompts are left-padded: every answer starts at the same position
+            prompt = batch["input_ids"].shape[1]
+            kwargs["logits_processor"] = LogitsProcessorList([RepetitionPenaltyLogitsProcessor(penalty, prompt)])
+    kwargs.update(generate_kwargs, repetition_penalty=1.0)
     was_training = model.training
     model.eval()
     try:
