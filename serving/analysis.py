@@ -26,7 +26,8 @@ from emotionthinker.prosody.features import extract
 # physical values reported next to the levels: the measurement behind each level, and the contour's numbers
 VALUES = (
     "duration_s", "speech_s", "voiced_s", "f0_median_hz", "f0_p5_hz", "f0_p95_hz", "f0_range_st",
-    "active_level_dbfs", "snr_db", "articulation_rate_syl_s", "speech_rate_syl_s", "syllable_nuclei",
+    "active_level_dbfs", "snr_db", "speed_syl_s", "speed_source", "articulation_rate_syl_s", "speech_rate_syl_s",
+    "syllable_nuclei",
     "contour_shape", "contour_dynamics", "contour_confidence", "contour_net_st", "jitter_pct", "shimmer_pct", "hnr_db",
     "gender_confidence",
 )  # fmt: skip

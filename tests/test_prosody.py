@@ -132,6 +132,21 @@ def test_text_rate_uses_the_transcript_syllables():
     assert extract(syllables(n=6), SR, CFG, transcript="你好", language="zh")["text_rate_syl_s"] is None
 
 
+def test_speed_uses_the_transcript_only_where_the_clip_holds_all_of_it():
+    x = pad(syllables(n=6), 0.3)
+    whole = extract(x, SR, CFG, transcript="Happy people sing today", language="en")  # 7 syllables, 6 nuclei
+    assert whole["speed_source"] == "transcript" and whole["speed_syl_s"] == whole["text_rate_syl_s"]
+    bare = extract(x, SR, CFG)
+    assert bare["speed_source"] == "voiced_nuclei" and bare["speed_syl_s"] == bare["articulation_rate_syl_s"]
+    # the same six bursts said to hold 13 syllables: under 3/4 of them were heard, the clip was likely cut
+    cut = extract(x, SR, CFG, transcript="Happy people sing today and happy people dance", language="en")
+    assert cut["text_syllables"] == 13 and cut["speed_source"] == "voiced_nuclei"
+    # a clip that stops while still speaking (EmoDB's 2-s copies) does not trust its transcript either
+    ends = extract(np.concatenate([np.zeros(SR // 4, np.float32), syllables(n=6)[: -int(0.09 * SR)]]), SR, CFG,
+                   transcript="Happy people sing today", language="en")  # fmt: skip
+    assert ends["speed_source"] == "voiced_nuclei"
+
+
 # --- voice quality -------------------------------------------------------------------------------------------------
 
 
@@ -243,7 +258,7 @@ def test_stereo_and_mono_agree(tmp_path):
 
 def _rec(corpus, gender, f0, level, rate):
     return {"corpus": corpus, "gender": gender, "f0_median_hz": f0, "f0_reliable": True, "active_level_dbfs": level,
-            "articulation_rate_syl_s": rate}  # fmt: skip
+            "speed_syl_s": rate}  # fmt: skip
 
 
 def test_pitch_levels_are_relative_to_corpus_and_gender():

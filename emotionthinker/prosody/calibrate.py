@@ -24,7 +24,7 @@ LEVEL_NAMES = {
 CALIBRATED = {
     "pitch": ("f0_median_hz", ("corpus", "gender")),
     "energy": ("active_level_dbfs", ("corpus",)),
-    "speed": ("articulation_rate_syl_s", ("corpus",)),
+    "speed": ("speed_syl_s", ("corpus",)),  # transcript syllables / speech time, else nuclei (features.speed_rate)
 }
 
 

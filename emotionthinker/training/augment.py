@@ -71,7 +71,7 @@ def shifted(
     f0_factor, time_factor = factors(semitones, pitch_st, tempo)
     if out.get("f0_median_hz") is not None:
         out["f0_median_hz"] = float(out["f0_median_hz"]) * f0_factor
-    for key in ("articulation_rate_syl_s", "speech_rate_syl_s"):
+    for key in ("articulation_rate_syl_s", "speech_rate_syl_s", "speed_syl_s"):
         if out.get(key) is not None:
             out[key] = float(out[key]) * time_factor
     if out.get("active_level_dbfs") is not None:

@@ -75,11 +75,11 @@ def _value(row: dict, key: str, transform: str) -> float:
 
 
 def add_relative(rows: Sequence[dict | None], reference: Sequence[dict | None]) -> list[dict | None]:
-    """``rows`` with F0, level and articulation rate relative to the median of their group in ``reference`` (the
-    unshifted train rows): F0 per (corpus, gender) in octaves, level per corpus in dB, rate per corpus as a log ratio.
+    """``rows`` with F0, level and speed rate relative to the median of their group in ``reference`` (the unshifted
+    train rows): F0 per (corpus, gender) in octaves, level per corpus in dB, rate per corpus as a log ratio.
 
     >>> ref = [{"corpus": "c", "gender": "male", "f0_median_hz": 100.0, "active_level_dbfs": -20.0,
-    ...         "articulation_rate_syl_s": 4.0}]
+    ...         "speed_syl_s": 4.0}]
     >>> out = add_relative([{**ref[0], "f0_median_hz": 200.0, "active_level_dbfs": -26.0}], ref)[0]
     >>> out["f0_rel_octaves"], out["level_rel_db"], out["rate_rel_log"]
     (1.0, -6.0, 0.0)
@@ -110,14 +110,14 @@ def add_relative(rows: Sequence[dict | None], reference: Sequence[dict | None]) 
 _RELATIVE = {
     "f0_median_hz": ("f0_rel_octaves", lambda v, m: math.log2(v / m) if v > 0 else None),
     "active_level_dbfs": ("level_rel_db", lambda v, m: v - m),
-    "articulation_rate_syl_s": ("rate_rel_log", lambda v, m: math.log(v / m) if v > 0 and m > 0 else None),
+    "speed_syl_s": ("rate_rel_log", lambda v, m: math.log(v / m) if v > 0 and m > 0 else None),
 }
 
 
 def _relative_keys(row: dict) -> list[tuple[str, tuple]]:
     corpus = row.get("corpus")
     return [("f0_median_hz", (corpus, row.get("gender"))), ("active_level_dbfs", (corpus,)),
-            ("articulation_rate_syl_s", (corpus,))]  # fmt: skip
+            ("speed_syl_s", (corpus,))]  # fmt: skip
 
 
 def target_matrix(features: Sequence[dict | None], stats: tuple[np.ndarray, np.ndarray] | None = None):

@@ -112,7 +112,7 @@ function renderLevels(prosody) {
   const rows = [
     ["pitch", prosody.levels.pitch, v.f0_median_hz != null ? `${v.f0_median_hz} Hz median` : ""],
     ["energy", prosody.levels.energy, v.active_level_dbfs != null ? `${v.active_level_dbfs} dBFS` : ""],
-    ["speed", prosody.levels.speed, v.articulation_rate_syl_s != null ? `${v.articulation_rate_syl_s} syl/s` : ""],
+    ["speed", prosody.levels.speed, v.speed_syl_s != null ? `${v.speed_syl_s} syl/s` : ""],
     ["intonation", prosody.levels.intonation, v.f0_range_st != null ? `${v.f0_range_st} st range` : ""],
     ["gender", prosody.levels.gender, ""],
     ["voicing", prosody.levels.voicing, v.voiced_s != null ? `${v.voiced_s} s voiced` : ""],
