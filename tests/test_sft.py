@@ -18,6 +18,7 @@ from emotionthinker.training import (
     COT_TASK,
     TASK_SYSTEM_PROMPT,
     AudioCollator,
+    AudioSFTTrainer,
     EmotionSFTConfig,
     evaluate_tasks,
     last_checkpoint,
@@ -221,6 +222,42 @@ def test_train_sft_overfits_a_repeated_batch(repo, tmp_path):
     assert len(curve) == 16 and all(math.isfinite(x) for x in curve)
     assert sum(curve[-3:]) / 3 < 0.5 * sum(curve[:3]) / 3, curve
     assert last_checkpoint(tmp_path / "overfit") is None
+
+
+def test_loss_scores_only_the_labelled_positions_with_the_same_loss_and_gradient(repo, tmp_path, monkeypatch):
+    import trl.trainer.utils as trl_utils
+    from trl.trainer.sft_trainer import SFTTrainer
+
+    root, tasks, cot, model_dir = repo
+    model, processor = load(model_dir)
+    rows = sft_examples(tasks, cot, DEFAULT_LABELS, "joint").select([0, 1, 2, 13])  # three one-word tasks, one CoT
+    collator = AudioCollator(processor, "qwen2_audio", root)
+    batch = collator(list(rows))
+    trainer = AudioSFTTrainer(model=model, args=config(root, tmp_path / "loss"), data_collator=collator,
+                              train_dataset=rows, processing_class=processor)  # fmt: skip
+    scored: list[int] = []
+    chunked = trl_utils._ChunkedLogProbFunction
+
+    class Counting:
+        @staticmethod
+        def apply(hidden, *args):
+            scored.append(hidden.shape[0])
+            return chunked.apply(hidden, *args)
+
+    monkeypatch.setattr(trl_utils, "_ChunkedLogProbFunction", Counting)
+    grads = []
+    for compute in (SFTTrainer.compute_loss, AudioSFTTrainer.compute_loss):  # TRL's own, then ours
+        trainer.model.zero_grad()
+        loss = compute(trainer, trainer.model, {k: v.clone() for k, v in batch.items()})
+        loss.backward()
+        grads.append((loss.item(), trainer.model.lm_head.weight.grad.clone()))
+    labelled = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+    n_batch, n_tokens = batch["labels"].shape
+    assert scored == [n_batch * (n_tokens - 1), labelled] and labelled < n_batch * (n_tokens - 1) / 2
+    (full, full_grad), (compact, compact_grad) = grads
+    assert compact == pytest.approx(full, rel=1e-5) and 0.5 < full < 20
+    assert torch.allclose(compact_grad, full_grad, atol=1e-6) and full_grad.abs().sum() > 0
+    assert trl_utils._use_triton(torch.device("cpu")) is False  # restored once the loss is computed
 
 
 def test_evaluate_tasks_keys_and_ranges(repo):
