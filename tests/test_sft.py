@@ -230,7 +230,7 @@ def test_loss_scores_only_the_labelled_positions_with_the_same_loss_and_gradient
 
     root, tasks, cot, model_dir = repo
     model, processor = load(model_dir)
-    rows = sft_examples(tasks, cot, DEFAULT_LABELS, "joint").select([0, 1, 2, 13])  # three one-word tasks, one CoT
+    rows = sft_examples(tasks, cot, DEFAULT_LABELS, "joint").select([0, 1, 2, len(tasks)])  # 3 one-word tasks, 1 CoT
     collator = AudioCollator(processor, "qwen2_audio", root)
     batch = collator(list(rows))
     trainer = AudioSFTTrainer(model=model, args=config(root, tmp_path / "loss"), data_collator=collator,
