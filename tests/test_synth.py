@@ -14,7 +14,14 @@ import pytest
 from emotionthinker.config import CorpusSpec, SynthConfig
 from emotionthinker.labels import DEFAULT_LABELS
 from emotionthinker.synth import PROFILES, RENDER_VERSION, config_hash, plan_corpus, render_corpus
-from emotionthinker.synth.profiles import LADEN_SENTENCES, NEUTRAL_SENTENCES
+from emotionthinker.synth.profiles import (
+    FEMALE_EXTRA,
+    FEMALE_VARIANTS,
+    LADEN_SENTENCES,
+    MALE_EXTRA,
+    MALE_VARIANTS,
+    NEUTRAL_SENTENCES,
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 
@@ -70,6 +77,41 @@ def test_plan_deterministic_and_seeded() -> None:
     assert [p.utt_id for p in other] == [p.utt_id for p in plan_corpus(SMALL)]
     assert other != plan_corpus(SMALL)
     assert config_hash(SMALL) != config_hash(SMALL.model_copy(update={"seed": SMALL.seed + 1}))
+
+
+def test_up_to_32_speakers_have_distinct_voices_and_the_first_20_stay_as_they_were(caplog) -> None:
+    from emotionthinker.synth.corpus import make_speakers
+
+    twenty = make_speakers(SynthConfig(speakers=20))
+    with caplog.at_level("WARNING"):
+        many = make_speakers(SynthConfig(speakers=32))
+    assert many[:20] == twenty  # the extra pool only serves speakers 21 and up
+    assert len({s.variant for s in many}) == 32 and not caplog.records
+    with caplog.at_level("WARNING"):
+        more = make_speakers(SynthConfig(speakers=36))
+    assert len({s.variant for s in more}) == 34  # 18 female speakers, 16 female variants
+    assert "2 female of them reuse" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("gender", "variants"), [("female", FEMALE_VARIANTS + FEMALE_EXTRA), ("male", MALE_VARIANTS + MALE_EXTRA)]
+)
+def test_every_voice_variant_exists_and_sounds_its_gender(gender, variants) -> None:
+    """espeak-ng falls back to its default voice for a variant it does not know: each must sound like itself."""
+    import parselmouth
+
+    from emotionthinker.synth.render import espeak
+
+    def f0_and_samples(voice):
+        x, sr = espeak(voice, 170, 50, 100, "<speak>The report is in the second drawer.</speak>")
+        f0 = parselmouth.Sound(x, sr).to_pitch(0.01, 60, 600).selected_array["frequency"]
+        return float(np.median(f0[f0 > 0])), x
+
+    default = f0_and_samples("en-us")[1]
+    for v in variants:
+        f0, x = f0_and_samples(f"en-us+{v}")
+        assert (f0 > 150) == (gender == "female"), (v, f0)
+        assert len(x) != len(default) or not np.allclose(x, default), v
 
 
 def test_variation_zero_gives_the_profiles() -> None:

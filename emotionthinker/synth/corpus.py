@@ -28,8 +28,10 @@ from xml.sax.saxutils import escape
 from emotionthinker.config import SynthConfig
 from emotionthinker.synth.profiles import (
     ACCENTS,
+    FEMALE_EXTRA,
     FEMALE_VARIANTS,
     LADEN_SENTENCES,
+    MALE_EXTRA,
     MALE_VARIANTS,
     NEUTRAL_SENTENCES,
     PITCH_RANGE,
@@ -126,13 +128,14 @@ def _rng(seed: int, *parts: object) -> random.Random:
 
 def make_speakers(cfg: SynthConfig) -> list[Speaker]:
     """``cfg.speakers`` voices, genders alternating (syn01 female, syn02 male, ...), deterministic for the seed."""
-    rng = _rng(cfg.seed, "speakers")
+    rng, extra_rng = _rng(cfg.seed, "speakers"), _rng(cfg.seed, "extra voices")
     pools = {}
-    for gender, variants in (("female", FEMALE_VARIANTS), ("male", MALE_VARIANTS)):
-        v, a = list(variants), list(ACCENTS)
+    for gender, variants, extra in (("female", FEMALE_VARIANTS, FEMALE_EXTRA), ("male", MALE_VARIANTS, MALE_EXTRA)):
+        v, a, x = list(variants), list(ACCENTS), list(extra)
         rng.shuffle(v)
         rng.shuffle(a)
-        pools[gender] = (v, a)
+        extra_rng.shuffle(x)  # its own generator: the first speakers' voices do not depend on the extra pool
+        pools[gender] = (v + x, a)
     speakers, counts = [], {"female": 0, "male": 0}
     for i in range(cfg.speakers):
         gender = "female" if i % 2 == 0 else "male"
@@ -155,6 +158,14 @@ def make_speakers(cfg: SynthConfig) -> list[Speaker]:
                 level_db=round(rng.gauss(0.0, 1.5) * cfg.variation, 2),
             )
         )
+    reused = {g: counts[g] - len(pools[g][0]) for g in counts if counts[g] > len(pools[g][0])}
+    if reused:
+        log.warning(
+            "synthetic corpus: %d speakers need more voices than there are espeak-ng variants (%s); %s of them reuse "
+            "a variant with another accent, so a val or test voice can share its variant with a train voice",
+            cfg.speakers, ", ".join(f"{len(pools[g][0])} {g}" for g in reused),
+            " and ".join(f"{n} {g}" for g, n in reused.items()),
+        )  # fmt: skip
     return speakers
 
 

@@ -214,6 +214,10 @@ FEMALE_VARIANTS: tuple[str, ...] = ("f1", "f2", "f3", "f4", "f5", "linda", "beli
 MALE_VARIANTS: tuple[str, ...] = (
     "m1", "m2", "m3", "m4", "m5", "m6", "m7", "adam", "john", "max", "edward", "benjamin", "Michael",
 )  # fmt: skip
+# More variants, used once the ones above are taken (more than 20 speakers), so that up to 32 speakers keep distinct
+# voices and no voice is heard in two splits. Kept apart so that a corpus of up to 20 speakers stays what it was.
+FEMALE_EXTRA: tuple[str, ...] = ("Alicia", "Andrea", "anika", "steph2", "grandma", "shelby")
+MALE_EXTRA: tuple[str, ...] = ("m8", "Andy", "Denis", "Hugo", "Storm", "travis", "victor", "klatt", "Marco", "paul")
 WHISPER_VARIANT: dict[str, str] = {"female": "whisperf", "male": "whisper"}
 
 # Pitch analysis range per gender for the manipulation (Hz), wide enough for shifted speech.
