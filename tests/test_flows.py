@@ -65,6 +65,25 @@ def test_every_profile_yields_valid_params(profile, tmp_path, monkeypatch):
     assert raw["launcher"].split()[0] in ("python", "accelerate")
 
 
+def _differences(a, b, path: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in _differences(a.get(k), b.get(k), f"{path}.{k}")]
+    return [] if a == b else [f"{path}: {a!r} -> {b!r}"]
+
+
+@pytest.mark.parametrize("before", [None, "gpu", "micro"])
+def test_cpu_tiny_profile_gives_back_params_yaml_after_any_profile(before, tmp_path):
+    """cpu-tiny is the embedded default: after trying gpu or micro, `--profile cpu-tiny` must restore every key."""
+    params = tmp_path / "params.yaml"
+    params.write_text((REPO / "params.yaml").read_text())
+    default = load_yaml(params)
+    if before:
+        apply_params(params, before)
+        assert _differences(default, load_yaml(params))  # the profile changed something
+    apply_params(params, "cpu-tiny")
+    assert _differences(default, load_yaml(params)) == []
+
+
 def test_deployments_in_prefect_yaml_load_and_their_parameters_validate():
     from prefect.flows import load_flow_from_entrypoint
 
