@@ -70,7 +70,6 @@ def cli(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot", type=Path, default=Path("plots/calibration.png"), help="calibration plot (PNG)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("distributed").setLevel(logging.WARNING)  # worker start/stop chatter
     try:
         main(args.params, args.manifest, args.out_dir, args.metrics, args.plot)
     except (ValidationError, ValueError, FileNotFoundError) as e:

@@ -1,6 +1,7 @@
 """The prosody stage end to end on a small manifest the test writes, in-process and on a Dask LocalCluster."""
 
 import json
+import logging
 
 import pytest
 import soundfile as sf
@@ -56,9 +57,12 @@ def test_stage_writes_features_thresholds_labels_and_a_plot(tmp_path):
     assert rep["per_emotion"]["sad"]["pitch_level"] == {"low": 2, "None": 1}  # the broken clip has no level
 
 
-def test_stage_on_a_dask_local_cluster_matches_in_process(tmp_path):
+def test_stage_on_a_dask_local_cluster_matches_in_process(tmp_path, caplog):
     a = _run(tmp_path / "a", workers=1)
-    b = _run(tmp_path / "b", workers=2, chunk_size=2)
+    with caplog.at_level(logging.INFO):
+        b = _run(tmp_path / "b", workers=2, chunk_size=2)
+    chatter = [r.getMessage() for r in caplog.records if r.name.startswith("distributed") and r.levelno < 30]
+    assert chatter == []  # the cluster's start, stop and shutdown tracebacks stay out of the stage's log
     fa = read_jsonl(tmp_path / "a" / "out" / "features.jsonl")
     fb = read_jsonl(tmp_path / "b" / "out" / "features.jsonl")
     strip = (

@@ -77,6 +77,9 @@ def measure_corpus(rows: Sequence[dict], cfg: ProsodyConfig, repo_root: Path = P
     elif len(chunks) > 1 and workers > 1:
         from distributed import Client, LocalCluster
 
+        # importing distributed sets its loggers to INFO: the workers' start/stop chatter, and a traceback it logs at
+        # INFO when a worker's comm closes at shutdown, would fill the stage's log
+        logging.getLogger("distributed").setLevel(logging.WARNING)
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
         log.info("started a Dask LocalCluster with %d worker processes", workers)
