@@ -10,6 +10,14 @@ means of the first and second halves (the comparison the language model has to m
 train and val: the val figure is about what the language model could reach by reading the tokens linearly, the
 reference its SFT accuracy (metrics/sft.json) is set against. Then the F0 a ridge regression reads from the pooled
 tokens, its error in semitones per val speaker: a bias per speaker says the encoder hears the voice, not the pitch.
+
+Last, the ceiling that error sets. Pitch and speed levels are cuts of one measured value (F0 per corpus and gender,
+the syllable rate per corpus; data/thresholds.json), so a reader whose estimate of the value is off by a log error
+of SD s gets a val clip's level right with a probability that depends only on s and how far the clip lies from the
+cuts. Per model: the val log error of a ridge read-out of the value, the accuracy that error allows on the val
+clips (a well-calibrated reader, Gaussian errors), and the largest error that still allows 0.75. A language model
+near that figure reads the value about as precisely as the linear read-out; to go past it, it must read the tokens
+more precisely than a linear map does, or the encoder must carry the value with a smaller error.
 """
 
 from __future__ import annotations
@@ -107,6 +115,61 @@ def f0_bias(tokens: Tokens, data_dir: Path) -> dict[str, dict]:
     return out
 
 
+LEVELS = {"pitch": ("f0_median_hz", ("corpus", "gender")), "speed": ("speed_syl_s", ("corpus",))}
+
+
+def level_accuracy(values: np.ndarray, cuts: np.ndarray, sigma: float) -> float:
+    """Mean probability that ``log(value) + N(0, sigma)`` falls in the value's own level, given each clip's log
+    ``cuts`` (one row per clip): what a calibrated reader with that log error scores.
+
+    >>> round(level_accuracy(np.log([1.0, 4.0]), np.log([[2.0, 3.0]] * 2), 1e-6), 3)
+    1.0
+    >>> round(level_accuracy(np.log([2.0]), np.log([[2.0, 3.0]]), 0.1), 2)  # on a cut: a coin toss
+    0.5
+    """
+    from scipy.stats import norm
+
+    edges = np.concatenate([np.full((len(cuts), 1), -np.inf), cuts, np.full((len(cuts), 1), np.inf)], axis=1)
+    k = (values[:, None] >= cuts).sum(axis=1)
+    rows = np.arange(len(values))
+    hi, lo = edges[rows, k + 1], edges[rows, k]
+    return float(np.mean(norm.cdf((hi - values) / sigma) - norm.cdf((lo - values) / sigma)))
+
+
+def level_ceilings(tokens: Tokens, data_dir: Path) -> dict[str, dict]:
+    """Per level (pitch, speed): the train and val log error of a ridge read-out of the value from the pooled tokens,
+    the val accuracy that error allows, and the largest error that allows 0.75."""
+    from sklearn.linear_model import Ridge
+
+    thresholds = json.loads((data_dir / "thresholds.json").read_text())
+    features = {f["utt_id"]: f for f in read_jsonl(data_dir / "features.jsonl")}
+    rows = [r for r in read_jsonl(data_dir / "manifest.jsonl") if r["split"] != "test"]
+    out = {}
+    for level, (key, fields) in LEVELS.items():
+        x, y, cuts, train = [], [], [], []
+        for r in rows:
+            f = features.get(r["utt_id"])
+            if not f or not f.get(key) or (level == "pitch" and not f.get("f0_reliable")):
+                continue
+            group = thresholds[level]["groups"].get("|".join(str(r.get(k) or "unknown") for k in fields))
+            x.append(tokens(r["audio_path"])[0])
+            y.append(np.log(f[key]))
+            cuts.append(np.log(group["cuts"] if group else thresholds[level]["pooled"]))
+            train.append(r["split"] == "train")
+        x, y, cuts, train = np.stack(x), np.array(y), np.array(cuts), np.array(train)
+        err = Ridge(alpha=1.0).fit(x[train], y[train]).predict(x) - y
+        s_val = float(np.sqrt(np.mean(err[~train] ** 2)))
+        grid = np.arange(0.005, 0.5, 0.0025)
+        allowed = [s for s in grid if level_accuracy(y[~train], cuts[~train], s) >= 0.75]
+        out[level] = {
+            "log_error_train": float(np.sqrt(np.mean(err[train] ** 2))),
+            "log_error_val": s_val,
+            "ceiling_val": level_accuracy(y[~train], cuts[~train], s_val),
+            "error_for_0.75": float(max(allowed)) if allowed else None,
+        }
+    return out
+
+
 def _cell(fmt: str, *values: float) -> str:
     return f"{fmt.format(*values):>30}"
 
@@ -124,7 +187,8 @@ def main() -> None:
     results = {}
     for p in paths:
         tokens = Tokens(p)
-        results[str(p)] = {"tasks": task_probes(tokens, args.data_dir), "f0": f0_bias(tokens, args.data_dir)}
+        results[str(p)] = {"tasks": task_probes(tokens, args.data_dir), "f0": f0_bias(tokens, args.data_dir),
+                           "ceilings": level_ceilings(tokens, args.data_dir)}  # fmt: skip
     names = list(results)
     print(f"{'linear probe (train / val accuracy)':34}" + "".join(f"{n[-28:]:>30}" for n in names))
     for task in results[names[0]]["tasks"]:
@@ -135,6 +199,17 @@ def main() -> None:
         cells = [results[n]["f0"]["val_speakers"].get(speaker) for n in names]
         line = "".join(_cell("{:+.2f} / {:.2f} st", c["bias_st"], c["sd_st"]) if c else _cell("-") for c in cells)
         print(f"{'F0 bias / sd, ' + speaker:34}" + line)
+    for level in LEVELS:
+        cells = [results[n]["ceilings"][level] for n in names]
+        print(
+            f"{level + ' log error train / val':34}"
+            + "".join(_cell("{:.3f} / {:.3f}", c["log_error_train"], c["log_error_val"]) for c in cells)
+        )
+        print(f"{level + ' ceiling at that val error':34}" + "".join(_cell("{:.3f}", c["ceiling_val"]) for c in cells))
+        print(
+            f"{level + ' largest error for 0.75':34}"
+            + "".join(_cell("{:.3f}", c["error_for_0.75"]) if c["error_for_0.75"] else _cell("-") for c in cells)
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
