@@ -56,11 +56,25 @@ def syllable_nuclei(
     return np.asarray(voiced, dtype=float) * hop_s
 
 
+def _silent_e(word: str) -> bool:
+    """Whether the last vowel group of an English word is a silent e: final -e (not -le, -ee, -ye), -ely, the -ed of a
+    past tense not after t or d, and the -es of a plural or verb not after a sibilant (s, x, z, ch, sh, ce, ge)."""
+    if word.endswith("ely") or (word.endswith("e") and not word.endswith(("le", "ee", "ye"))):
+        return True
+    if word.endswith("ed"):
+        return not word.endswith(("ted", "ded", "eed"))
+    if word.endswith("es"):
+        return not word.endswith(("ses", "xes", "zes", "ches", "shes", "ces", "ges", "ies", "les", "ees"))
+    return False
+
+
 def count_syllables(text: str, language: str | None) -> tuple[list[str], list[int]] | None:
     """Words of ``text`` and their syllable counts from vowel groups, or None for an unknown language.
 
     >>> count_syllables("The weather is lovely today.", "en")
     (['the', 'weather', 'is', 'lovely', 'today'], [1, 2, 1, 2, 2])
+    >>> count_syllables("He walked home, wanted rest and lives on; boxes, parties, tables.", "en")[1]
+    [1, 1, 1, 2, 1, 1, 1, 1, 2, 2, 2]
     >>> count_syllables("Der Lappen liegt auf dem Eisschrank.", "de")[1]
     [1, 2, 1, 1, 1, 2]
     """
@@ -72,7 +86,7 @@ def count_syllables(text: str, language: str | None) -> tuple[list[str], list[in
     counts = []
     for w in words:
         n = len(re.findall(f"[{vowels}]+", w))
-        if lang == "en" and n > 1 and (w.endswith("ely") or (w.endswith("e") and not w.endswith(("le", "ee", "ye")))):
-            n -= 1  # silent e: "make" has one syllable, "lovely" two
+        if lang == "en" and n > 1 and _silent_e(w):
+            n -= 1  # "make", "walked" and "lives" have one syllable; "lovely", "wanted" and "boxes" two
         counts.append(max(1, n))
     return words, counts
