@@ -115,7 +115,7 @@ def f0_bias(tokens: Tokens, data_dir: Path) -> dict[str, dict]:
     return out
 
 
-LEVELS = {"pitch": ("f0_median_hz", ("corpus", "gender")), "speed": ("speed_syl_s", ("corpus",))}
+LEVELS = ("pitch", "speed")
 
 
 def level_accuracy(values: np.ndarray, cuts: np.ndarray, sigma: float) -> float:
@@ -141,20 +141,21 @@ def level_ceilings(tokens: Tokens, data_dir: Path) -> dict[str, dict]:
     the val accuracy that error allows, and the largest error that allows 0.75."""
     from sklearn.linear_model import Ridge
 
+    from emotionthinker.prosody.calibrate import value_and_cuts
+
     thresholds = json.loads((data_dir / "thresholds.json").read_text())
     features = {f["utt_id"]: f for f in read_jsonl(data_dir / "features.jsonl")}
-    rows = [r for r in read_jsonl(data_dir / "manifest.jsonl") if r["split"] != "test"]
+    rows = [r for r in read_jsonl(data_dir / "manifest.jsonl") if r["split"] != "test" and r["utt_id"] in features]
     out = {}
-    for level, (key, fields) in LEVELS.items():
+    for level in LEVELS:
         x, y, cuts, train = [], [], [], []
         for r in rows:
-            f = features.get(r["utt_id"])
-            if not f or not f.get(key) or (level == "pitch" and not f.get("f0_reliable")):
+            value, level_cuts = value_and_cuts(features[r["utt_id"]], thresholds, level)
+            if not value:
                 continue
-            group = thresholds[level]["groups"].get("|".join(str(r.get(k) or "unknown") for k in fields))
             x.append(tokens(r["audio_path"])[0])
-            y.append(np.log(f[key]))
-            cuts.append(np.log(group["cuts"] if group else thresholds[level]["pooled"]))
+            y.append(np.log(value))
+            cuts.append(np.log(level_cuts))
             train.append(r["split"] == "train")
         x, y, cuts, train = np.stack(x), np.array(y), np.array(cuts), np.array(train)
         err = Ridge(alpha=1.0).fit(x[train], y[train]).predict(x) - y

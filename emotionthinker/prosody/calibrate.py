@@ -95,14 +95,16 @@ def level_of(value: float | None, cuts: Sequence[float] | None, names: Sequence[
     return names[int(np.searchsorted(np.asarray(cuts), value, side="right"))]
 
 
+def value_and_cuts(rec: dict, thresholds: dict, feature: str) -> tuple[float | None, list[float]]:
+    """The value a features record's ``feature`` level is read from (None if missing or unreliable) and the cuts of
+    its group, or the pooled cuts where its group had too few clips."""
+    group = thresholds[feature]["groups"].get(_key(rec, CALIBRATED[feature][1]))
+    return _usable(rec, feature), group["cuts"] if group else thresholds[feature]["pooled"]
+
+
 def assign_levels(rec: dict, thresholds: dict) -> dict:
     names = thresholds["levels"]
-    out = {}
-    for feature, (_, fields) in CALIBRATED.items():
-        group = thresholds[feature]["groups"].get(_key(rec, fields))
-        cuts = group["cuts"] if group else thresholds[feature]["pooled"]
-        out[f"{feature}_level"] = level_of(_usable(rec, feature), cuts, names)
-    return out
+    return {f"{feature}_level": level_of(*value_and_cuts(rec, thresholds, feature), names) for feature in CALIBRATED}
 
 
 def report(labels: Iterable[dict], features: Iterable[dict], thresholds: dict) -> dict:
