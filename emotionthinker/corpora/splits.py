@@ -56,14 +56,17 @@ def _split_one(
     for spk in free:
         put(spk, min(allowed, key=lambda s: cost(s, spk)))
 
-    # With three or more speakers, every split with a positive share gets at least one speaker.
+    # With three or more speakers, every split with a positive share gets at least one speaker: the smallest
+    # speaker of a split that holds several moves there, from train if it can (e.g. sizes 4, 1, 1 put both small
+    # speakers in val).
     for s in allowed:
         if s not in out.values() and len(per_speaker) >= len(allowed):
-            donors = [k for k, v in out.items() if v == "train" and k not in forced_test]
-            if sum(1 for v in out.values() if v == "train") > 1 and donors:
-                smallest = min(donors, key=lambda k: (sum(per_speaker[k].values()), k))
-                counts["train"].subtract(per_speaker[smallest])
-                put(smallest, s)
+            held = Counter(out.values())
+            donors = [k for k, v in out.items() if held[v] > 1 and k not in forced_test]
+            if donors:
+                moved = min(donors, key=lambda k: (out[k] != "train", sum(per_speaker[k].values()), k))
+                counts[out[moved]].subtract(per_speaker[moved])
+                put(moved, s)
     return out
 
 
