@@ -118,6 +118,18 @@ def test_a_second_run_runs_nothing(repo):
         assert f"Stage '{stage}' didn't change, skipping" in out
 
 
+def test_ingest_rerun_in_a_copy_elsewhere_leaves_every_later_stage_up_to_date(repo, tmp_path):
+    """The copy has new file times and another path; ingest decodes every clip again and must write the same
+    manifest and audio, so nothing downstream reruns."""
+    moved = tmp_path / "elsewhere"
+    subprocess.run(["cp", "-r", str(repo), str(moved)], check=True)  # cp without -p: every mtime is new
+    _run(["dvc", "repro", "--force", "ingest"], moved)
+    decoded = json.loads((moved / "metrics" / "ingest.json").read_text())["decoded_this_run"]
+    assert decoded == 4 * 9 * 2  # the skip cache saw new mtimes, so it decoded every clip
+    assert (moved / "data" / "manifest.jsonl").read_bytes() == (repo / "data" / "manifest.jsonl").read_bytes()
+    assert json.loads(_run(["dvc", "status", "--json"], moved).stdout) == {}
+
+
 def test_changing_a_grpo_param_makes_only_the_grpo_stages_stale(repo):
     """evaluate and promote then rerun because the grpo models they read changed; no data or SFT stage reruns."""
     params_file = repo / "params.yaml"

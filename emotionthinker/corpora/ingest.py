@@ -4,7 +4,10 @@ For every corpus: the adapter lists clips; labels are mapped onto the configured
 decoded, checked and normalised (mono, 16 kHz, DC removed) in worker processes and written to
 ``<audio_dir>/<corpus>/<utt_id>.wav``; clips that cannot be used go to quarantine with a reason; the
 remaining speakers are split train/val/test. Work on a clip whose source and settings are unchanged
-since the last run is skipped.
+since the last run is skipped: ``<audio_dir>/.ingest_cache.json`` keys each clip by its source file's size and
+mtime, which differ between machines, so ``.dvcignore`` keeps that file out of the DVC hash of ``data/audio``.
+Paths in the records are relative to the repository root where the file lies inside it, so that a clone
+elsewhere writes the same manifest.
 """
 
 from __future__ import annotations
@@ -108,6 +111,7 @@ def _process(job: _Job) -> tuple[str, float | None, str | None, str | None]:
 
 
 def _relative(path: Path, repo_root: Path) -> str:
+    """``path`` relative to ``repo_root`` if it lies inside it, else absolute."""
     try:
         return path.resolve().relative_to(repo_root.resolve()).as_posix()
     except ValueError:
@@ -167,7 +171,7 @@ def ingest(cfg: DataConfig, audio_dir: Path, repo_root: Path = Path("."), progre
             out_path = audio_dir / spec.name / f"{uid}.wav"
             records[uid] = {
                 "utt_id": uid, "corpus": spec.name, "audio_path": _relative(out_path, repo_root),
-                "source_path": str(Path(item.source_path).resolve()), "duration_s": None, "emotion": emotion,
+                "source_path": _relative(Path(item.source_path), repo_root), "duration_s": None, "emotion": emotion,
                 "source_label": item.source_label, "speaker": _speaker_id(spec.name, item.speaker, uid),
                 "gender": item.gender, "age": item.age, "language": item.language or spec.language,
                 "transcription": item.transcription, "split": None, "meta": item.meta,
