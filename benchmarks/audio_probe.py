@@ -15,7 +15,8 @@ Last, the ceiling that error sets. Pitch and speed levels are cuts of one measur
 the syllable rate per corpus; data/thresholds.json), so a reader whose estimate of the value is off by a log error
 of SD s gets a val clip's level right with a probability that depends only on s and how far the clip lies from the
 cuts. Per model: the val log error of a ridge read-out of the value, the accuracy that error allows on the val
-clips (a well-calibrated reader, Gaussian errors), and the largest error that still allows 0.75. A language model
+clips (a well-calibrated reader, Gaussian errors), the largest error that still allows 0.75, and each val
+speaker's mean log error and its SD (on the default corpus every val speaker's rate reads slow). A language model
 near that figure reads the value about as precisely as the linear read-out; to go past it, it must read the tokens
 more precisely than a linear map does, or the encoder must carry the value with a smaller error.
 """
@@ -138,7 +139,8 @@ def level_accuracy(values: np.ndarray, cuts: np.ndarray, sigma: float) -> float:
 
 def level_ceilings(tokens: Tokens, data_dir: Path) -> dict[str, dict]:
     """Per level (pitch, speed): the train and val log error of a ridge read-out of the value from the pooled tokens,
-    the val accuracy that error allows, and the largest error that allows 0.75."""
+    the val accuracy that error allows, the largest error that allows 0.75, and per val speaker the mean error
+    (bias) and its SD: biases of one sign say the encoder reads new voices off, not noisily."""
     from sklearn.linear_model import Ridge
 
     from emotionthinker.prosody.calibrate import value_and_cuts
@@ -148,7 +150,7 @@ def level_ceilings(tokens: Tokens, data_dir: Path) -> dict[str, dict]:
     rows = [r for r in read_jsonl(data_dir / "manifest.jsonl") if r["split"] != "test" and r["utt_id"] in features]
     out = {}
     for level in LEVELS:
-        x, y, cuts, train = [], [], [], []
+        x, y, cuts, train, speakers = [], [], [], [], []
         for r in rows:
             value, level_cuts = value_and_cuts(features[r["utt_id"]], thresholds, level)
             if not value:
@@ -157,6 +159,7 @@ def level_ceilings(tokens: Tokens, data_dir: Path) -> dict[str, dict]:
             y.append(np.log(value))
             cuts.append(np.log(level_cuts))
             train.append(r["split"] == "train")
+            speakers.append(r.get("speaker", "?"))
         x, y, cuts, train = np.stack(x), np.array(y), np.array(cuts), np.array(train)
         err = Ridge(alpha=1.0).fit(x[train], y[train]).predict(x) - y
         s_val = float(np.sqrt(np.mean(err[~train] ** 2)))
@@ -167,6 +170,11 @@ def level_ceilings(tokens: Tokens, data_dir: Path) -> dict[str, dict]:
             "log_error_val": s_val,
             "ceiling_val": level_accuracy(y[~train], cuts[~train], s_val),
             "error_for_0.75": float(max(allowed)) if allowed else None,
+            "val_speakers": {
+                spk: {"n": int(m.sum()), "bias": float(err[m].mean()), "sd": float(err[m].std())}
+                for spk in sorted({sp for sp, t in zip(speakers, train, strict=True) if not t})
+                for m in [(np.array(speakers) == spk) & ~train]
+            },
         }
     return out
 
@@ -211,6 +219,10 @@ def main() -> None:
             f"{level + ' largest error for 0.75':34}"
             + "".join(_cell("{:.3f}", c["error_for_0.75"]) if c["error_for_0.75"] else _cell("-") for c in cells)
         )
+        for speaker in cells[0]["val_speakers"]:
+            by = [c["val_speakers"].get(speaker) for c in cells]
+            line = "".join(_cell("{:+.3f} / {:.3f}", b["bias"], b["sd"]) if b else _cell("-") for b in by)
+            print(f"{level + ' bias / sd, ' + speaker:34}" + line)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
