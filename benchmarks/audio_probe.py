@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -88,35 +87,8 @@ def task_probes(tokens: Tokens, data_dir: Path) -> dict[str, tuple[float, float]
     return out
 
 
-def f0_bias(tokens: Tokens, data_dir: Path) -> dict[str, dict]:
-    """Ridge regression of the clip's median F0 (semitones) on the pooled tokens: RMSE on train and val, and per
-    val speaker the mean error (bias) and its SD."""
-    from sklearn.linear_model import Ridge
-
-    features = {f["utt_id"]: f for f in read_jsonl(data_dir / "features.jsonl")}
-    x, y, who = [], [], []
-    for r in read_jsonl(data_dir / "manifest.jsonl"):
-        f = features.get(r["utt_id"])
-        if r["split"] == "test" or not f or not f.get("f0_reliable") or not f.get("f0_median_hz"):
-            continue
-        x.append(tokens(r["audio_path"])[0])
-        y.append(12 * np.log2(f["f0_median_hz"]))
-        who.append((r["split"], r.get("speaker", "?")))
-    x, y = np.stack(x), np.array(y)
-    train = np.array([s == "train" for s, _ in who])
-    err = Ridge(alpha=1.0).fit(x[train], y[train]).predict(x) - y
-    out = {"rmse_train_st": float(np.sqrt(np.mean(err[train] ** 2))),
-           "rmse_val_st": float(np.sqrt(np.mean(err[~train] ** 2)))}  # fmt: skip
-    by: dict[str, list[float]] = defaultdict(list)
-    for e, (split, speaker) in zip(err, who, strict=True):
-        if split == "val":
-            by[speaker].append(float(e))
-    out["val_speakers"] = {s: {"n": len(v), "bias_st": float(np.mean(v)), "sd_st": float(np.std(v))}
-                           for s, v in sorted(by.items())}  # fmt: skip
-    return out
-
-
 LEVELS = ("pitch", "speed")
+ST_PER_LOG = 12 / np.log(2)  # semitones per natural-log unit of F0
 
 
 def level_accuracy(values: np.ndarray, cuts: np.ndarray, sigma: float) -> float:
@@ -160,7 +132,7 @@ def level_ceilings(tokens: Tokens, data_dir: Path) -> dict[str, dict]:
             cuts.append(np.log(level_cuts))
             train.append(r["split"] == "train")
             speakers.append(r.get("speaker", "?"))
-        x, y, cuts, train = np.stack(x), np.array(y), np.array(cuts), np.array(train)
+        x, y, cuts, train, speakers = np.stack(x), np.array(y), np.array(cuts), np.array(train), np.array(speakers)
         err = Ridge(alpha=1.0).fit(x[train], y[train]).predict(x) - y
         s_val = float(np.sqrt(np.mean(err[~train] ** 2)))
         grid = np.arange(0.005, 0.5, 0.0025)
@@ -172,8 +144,8 @@ def level_ceilings(tokens: Tokens, data_dir: Path) -> dict[str, dict]:
             "error_for_0.75": float(max(allowed)) if allowed else None,
             "val_speakers": {
                 spk: {"n": int(m.sum()), "bias": float(err[m].mean()), "sd": float(err[m].std())}
-                for spk in sorted({sp for sp, t in zip(speakers, train, strict=True) if not t})
-                for m in [(np.array(speakers) == spk) & ~train]
+                for spk in sorted(set(speakers[~train]))
+                for m in [(speakers == spk) & ~train]
             },
         }
     return out
@@ -196,17 +168,19 @@ def main() -> None:
     results = {}
     for p in paths:
         tokens = Tokens(p)
-        results[str(p)] = {"tasks": task_probes(tokens, args.data_dir), "f0": f0_bias(tokens, args.data_dir),
+        results[str(p)] = {"tasks": task_probes(tokens, args.data_dir),
                            "ceilings": level_ceilings(tokens, args.data_dir)}  # fmt: skip
     names = list(results)
     print(f"{'linear probe (train / val accuracy)':34}" + "".join(f"{n[-28:]:>30}" for n in names))
     for task in results[names[0]]["tasks"]:
         print(f"{task:34}" + "".join(_cell("{:.3f} / {:.3f}", *results[n]["tasks"][task]) for n in names))
-    for key in ("rmse_train_st", "rmse_val_st"):
-        print(f"{'F0 ' + key:34}" + "".join(f"{results[n]['f0'][key]:>30.2f}" for n in names))
-    for speaker in results[names[0]]["f0"]["val_speakers"]:
-        cells = [results[n]["f0"]["val_speakers"].get(speaker) for n in names]
-        line = "".join(_cell("{:+.2f} / {:.2f} st", c["bias_st"], c["sd_st"]) if c else _cell("-") for c in cells)
+    pitch = [results[n]["ceilings"]["pitch"] for n in names]  # F0 in semitones: the pitch read-out's log error
+    for key in ("log_error_train", "log_error_val"):
+        print(f"{'F0 rmse ' + key[10:] + ' (st)':34}" + "".join(_cell("{:.2f}", c[key] * ST_PER_LOG) for c in pitch))
+    for speaker in pitch[0]["val_speakers"]:
+        cells = [c["val_speakers"].get(speaker) for c in pitch]
+        st = [(c["bias"] * ST_PER_LOG, c["sd"] * ST_PER_LOG) if c else None for c in cells]
+        line = "".join(_cell("{:+.2f} / {:.2f} st", *v) if v else _cell("-") for v in st)
         print(f"{'F0 bias / sd, ' + speaker:34}" + line)
     for level in LEVELS:
         cells = [results[n]["ceilings"][level] for n in names]
@@ -219,10 +193,11 @@ def main() -> None:
             f"{level + ' largest error for 0.75':34}"
             + "".join(_cell("{:.3f}", c["error_for_0.75"]) if c["error_for_0.75"] else _cell("-") for c in cells)
         )
-        for speaker in cells[0]["val_speakers"]:
-            by = [c["val_speakers"].get(speaker) for c in cells]
-            line = "".join(_cell("{:+.3f} / {:.3f}", b["bias"], b["sd"]) if b else _cell("-") for b in by)
-            print(f"{level + ' bias / sd, ' + speaker:34}" + line)
+        if level == "speed":  # pitch's are the F0 biases above, in semitones
+            for speaker in cells[0]["val_speakers"]:
+                by = [c["val_speakers"].get(speaker) for c in cells]
+                line = "".join(_cell("{:+.3f} / {:.3f}", b["bias"], b["sd"]) if b else _cell("-") for b in by)
+                print(f"{level + ' bias / sd, ' + speaker:34}" + line)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
