@@ -90,6 +90,7 @@ def test_every_failure_mode_is_quarantined_with_its_reason(tmp_path):
         "bored.wav": "unmapped_label", "manifest.csv": "bad_metadata",
     }  # fmt: skip
     assert all("fix" in q["message"] or "fix" in q["message"].lower() for q in res.quarantine)
+    assert not [q["source_path"] for q in res.quarantine if q["source_path"].startswith("/")]  # repo-relative
     assert len(res.manifest) == 6 * 4 * 3
     assert res.metrics["quarantined_by_reason"]["too_long"] == 1
     assert res.metrics["clips"] == 72 and res.metrics["quarantined"] == 10

@@ -138,11 +138,12 @@ def ingest(cfg: DataConfig, audio_dir: Path, repo_root: Path = Path("."), progre
 
     def quarantine_one(uid: str, corpus: str, source: object, reason: str, message: str) -> None:
         hint = audio.REASONS.get(reason, "")
+        source = Path(str(source))  # an adapter's path, or a record's (already repo-relative)
         quarantine.append(
             {
                 "utt_id": uid,
                 "corpus": corpus,
-                "source_path": str(source),
+                "source_path": _relative(source, repo_root) if source.is_absolute() else source.as_posix(),
                 "reason": reason,
                 "message": f"{message}; fix: {hint}" if hint else message,
             }  # fmt: skip
@@ -165,7 +166,8 @@ def ingest(cfg: DataConfig, audio_dir: Path, repo_root: Path = Path("."), progre
                 dropped_labels[(spec.name, item.source_label)] += 1
                 quarantine_one(
                     uid, spec.name, item.source_path, "unmapped_label",
-                    f"{item.source_path}: label '{item.source_label}' has no mapping onto {list(labels.all)}",
+                    f"{_relative(Path(item.source_path), repo_root)}: label '{item.source_label}' has no mapping onto "
+                    f"{list(labels.all)}",
                 )  # fmt: skip
                 continue
             out_path = audio_dir / spec.name / f"{uid}.wav"
