@@ -44,7 +44,7 @@ def stage_figures(stage: str, metrics_dir: Path = Path("metrics")) -> str | None
         tasks = ", ".join(f"{t} {_f(r.get('after_cold_start', r.get('after_prosody')))}" for t, r in ev.items())
         cot = ev.get("emotion_cot", {})
         return (f"val: {tasks} (majority emotion {_f(cot.get('majority'))}, format {_f(cot.get('format_rate'))}); "
-                f"{m['total_seconds']:.0f} s")  # fmt: skip
+                f"{m.get('work_seconds', m['total_seconds']):.0f} s")  # fmt: skip
     if stage == "reward_model":
         val = m["val"] or {}
         dims = val.get("dimensions", {})

@@ -22,6 +22,7 @@ from emotionthinker.evaluation.metrics import (
     macro_f1,
     recalls,
     uar,
+    wilson_interval,
 )
 from emotionthinker.evaluation.reasoning import consistency, score_matrix, summarise, supports_answer
 from emotionthinker.evaluation.report import leaderboard, write_confusion_csv
@@ -43,6 +44,20 @@ def test_accuracy_uar_and_macro_f1_by_hand():
     # F1 = 2tp / (2tp + fp + fn): sad 4/(4+1+1), angry 2/(2+1+1), happy 0/(0+1+1), neutral 2/(2+0+1)
     assert f1_scores(GOLD, PRED) == pytest.approx({"sad": 4 / 6, "angry": 0.5, "happy": 0.0, "neutral": 2 / 3})
     assert macro_f1(GOLD, PRED) == pytest.approx((4 / 6 + 0.5 + 0.0 + 2 / 3) / 4)
+
+
+def test_wilson_interval_covers_the_true_accuracy_95_times_in_100():
+    assert wilson_interval(0.5, 100) == pytest.approx((0.4038, 0.5962), abs=1e-4)
+    assert wilson_interval(0.0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)  # never below 0, unlike p +- 2 SE
+    rng = np.random.default_rng(0)
+    for true, n in ((0.7, 81), (0.95, 234)):
+        shares = rng.binomial(n, true, 4000) / n
+        covered = np.mean([lo <= true <= hi for lo, hi in (wilson_interval(s, n) for s in shares)])
+        assert 0.93 <= covered <= 0.97, (true, n, covered)
+    with pytest.raises(ValueError, match="n=0"):
+        wilson_interval(0.5, 0)
+    with pytest.raises(ValueError, match="proportion"):
+        wilson_interval(1.2, 10)
 
 
 def test_metrics_agree_with_scikit_learn():

@@ -216,6 +216,9 @@ def test_stage_end_to_end_resume_and_restart(data, monkeypatch):
     assert table["contrastive"]["majority"] == 1.0 and table["pitch"]["majority"] == pytest.approx(1 / 3, abs=1e-3)
     assert {"before", "after_prosody", "after_cold_start", "majority"} <= set(table["pitch"])
     assert "before" not in table[COT_TASK] and 0.0 <= table[COT_TASK]["format_rate"] <= 1.0
+    lo, hi = table["pitch"]["ci95"]["after_cold_start"]  # Wilson, 3 clips: wide, and around the figure
+    assert lo <= table["pitch"]["after_cold_start"] <= hi and hi - lo > 0.4
+    assert set(table[COT_TASK]["ci95"]) == {"after_cold_start"} and "ci95" not in table["stress"]
     rows = list(csv.DictReader((root / "plots" / "sft.csv").open()))
     assert [r["phase"] for r in rows].count("prosody") == 18 and [r["phase"] for r in rows].count("cold_start") == 3
     assert [int(r["step"]) for r in rows] == list(range(1, 22))  # one step axis across both phases
@@ -228,6 +231,10 @@ def test_stage_end_to_end_resume_and_restart(data, monkeypatch):
     # a rerun reuses everything; a params change starts over
     again = run_stage(root, monkeypatch, p)
     assert again["eval"] == result["eval"] and again["phases"] == result["phases"]
+    # the work's time survives the rerun (warm-up, phases, evaluations as timed then); the call's own is its own
+    parts = result["audio_warmup"]["seconds"] + sum(p["train_seconds"] for p in result["phases"].values())
+    assert result["work_seconds"] == pytest.approx(parts + sum(result["eval_seconds"].values()), abs=0.15)
+    assert again["work_seconds"] == result["work_seconds"] and again["total_seconds"] < again["work_seconds"]
     changed = params(root, seed=1)
     files = [root / "data" / "sft_tasks" / "pitch.jsonl"]
     assert fingerprint(SFTConfig.model_validate(changed["sft"]), *_model_and_labels(p), files) != fingerprint(
